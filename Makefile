@@ -1,0 +1,39 @@
+# MIOT-ReID: `make demo` sets everything up and runs the main job; `make test` runs the tests.
+# Both create the virtual environment in ./.venv on first use.
+
+PYTHON       ?= python3
+VENV         ?= .venv
+PY           := $(VENV)/bin/python
+PIP          := $(PY) -m pip
+# torch is installed only when the environment has none; an existing torch is never replaced.
+TORCH_SPEC   ?= torch==2.14.1 torchvision==0.29.1
+FASTREID_SPEC ?= fastreid==1.4.0
+DEMO_DIR     ?= datasets/synvi-demo
+DEMO_OUT     ?= logs/demo
+export OMP_NUM_THREADS ?= 2
+
+.PHONY: env demo test bench clean
+
+env: $(VENV)/.installed
+
+$(VENV)/.installed: setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -c "import torch, torchvision" 2>/dev/null || $(PIP) install -q $(TORCH_SPEC)
+	# fastreid 1.4.0 pins torch==1.13.1 (no Python 3.11 build): install it without its pins;
+	# its real run-time dependencies come from setup.py.
+	$(PIP) install -q --no-deps $(FASTREID_SPEC)
+	$(PIP) install -q -e ".[test]"
+	touch $@
+
+demo: env
+	$(PY) tools/demo.py --data-root $(DEMO_DIR) --output $(DEMO_OUT)
+
+test: env
+	$(PY) -m pytest -q tests
+
+bench: env
+	$(PY) benchmarks/bench_cluster.py
+	$(PY) benchmarks/bench_matching.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) $(DEMO_OUT)

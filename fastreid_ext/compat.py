@@ -1,0 +1,313 @@
+"""The one module that makes fastreid 1.4.0 run on Python 3.11, torch 2.x, numpy >= 1.24
+and machines without CUDA.
+
+fastreid 1.4.0 (the last PyPI release) was written for Python 3.8, torch 1.13 and numpy
+< 1.24, and assumes a CUDA device. Each fix below names the fastreid code it replaces and
+is applied once, when :mod:`fastreid_ext` is imported (before anything imports
+``fastreid.data``). Nothing else in this project touches fastreid internals.
+
+A fix can be turned off for debugging (and for the tests that show what breaks without it)
+with ``FASTREID_EXT_COMPAT_SKIP=name1,name2`` in the environment.
+"""
+from __future__ import annotations
+
+import collections
+import collections.abc
+import importlib
+import logging
+import os
+import sys
+import types
+import warnings
+from typing import Callable, Dict, List
+
+import numpy as np
+import torch
+
+logger = logging.getLogger(__name__)
+
+_FIXES: Dict[str, Callable[[], None]] = {}
+_APPLIED: List[str] = []
+
+
+def _fix(name: str):
+    def register(fn: Callable[[], None]) -> Callable[[], None]:
+        _FIXES[name] = fn
+        return fn
+
+    return register
+
+
+def cuda_usable() -> bool:
+    """True when torch can actually use a CUDA device here."""
+    return torch.cuda.is_available() and torch.cuda.device_count() > 0
+
+
+# --------------------------------------------------------------------- import-time fixes
+@_fix("torch_six")
+def _torch_six() -> None:
+    """fastreid/data/build.py:11 ``from torch._six import string_classes``:
+    ``torch._six`` was removed in torch 2.0. Provide the one name fastreid uses."""
+    if "torch._six" in sys.modules:
+        return
+    try:
+        importlib.import_module("torch._six")  # torch < 2.0 still has it
+    except ImportError:
+        six = types.ModuleType("torch._six")
+        six.string_classes = (str, bytes)
+        sys.modules["torch._six"] = six
+        torch._six = six
+
+
+@_fix("collections_abc")
+def _collections_abc() -> None:
+    """fastreid/data/build.py:12 and fastreid/evaluation/testing.py:5
+    ``from collections import Mapping``: the ABC aliases left ``collections`` in Python 3.10."""
+    for name in ("Mapping", "MutableMapping", "Sequence", "Iterable"):
+        if not hasattr(collections, name):
+            setattr(collections, name, getattr(collections.abc, name))
+
+
+@_fix("numpy_bool")
+def _numpy_bool() -> None:
+    """fastreid/evaluation/rank.py:69 ``np.bool``: removed in numpy 1.24, re-added in 2.0.
+    Needed on numpy 1.24-1.26 only; a no-op on numpy >= 2."""
+    if "bool" not in np.__dict__:
+        np.bool = bool
+
+
+# ------------------------------------------------------------------- run-time fixes
+@_fix("dataloader_cuda")
+def _dataloader_cuda() -> None:
+    """fastreid/data/data_utils.py: ``DataLoaderX`` creates a CUDA stream in ``__init__``,
+    moves every batch to ``cuda:local_rank`` in ``preload``/``__next__``, and its
+    ``BackgroundGenerator.run`` calls ``torch.cuda.set_device`` inside a daemon thread; on a
+    machine without CUDA the thread dies and training hangs silently. Use CUDA only when it
+    is usable; otherwise batches stay on the CPU (models move inputs to their device)."""
+    from fastreid.data import data_utils
+
+    def bg_run(self):
+        try:
+            if cuda_usable():
+                torch.cuda.set_device(self.local_rank)
+            for item in self.generator:
+                if self.exit_event.is_set():
+                    break
+                self.queue.put(item)
+        finally:  # never leave the consumer blocked on queue.get()
+            self.queue.put(None)
+
+    def loader_init(self, local_rank, **kwargs):
+        torch.utils.data.DataLoader.__init__(self, **kwargs)
+        self.local_rank = local_rank
+        self.stream = torch.cuda.Stream(local_rank) if cuda_usable() else None
+
+    def preload(self):
+        self.batch = next(self.iter, None)
+        if self.batch is None or self.stream is None:
+            return None
+        with torch.cuda.stream(self.stream):
+            for k in self.batch:
+                if isinstance(self.batch[k], torch.Tensor):
+                    self.batch[k] = self.batch[k].to(device=self.local_rank, non_blocking=True)
+
+    def next_batch(self):
+        if self.stream is not None:
+            torch.cuda.current_stream().wait_stream(self.stream)
+        batch = self.batch
+        if batch is None:
+            raise StopIteration
+        self.preload()
+        return batch
+
+    # fastreid/data/build.py:95,156 hard-code pin_memory=True: harmless without CUDA, but noisy.
+    warnings.filterwarnings("ignore", message=".*'pin_memory' argument is set as true", category=UserWarning)
+    data_utils.BackgroundGenerator.run = bg_run
+    data_utils.DataLoaderX.__init__ = loader_init
+    data_utils.DataLoaderX.preload = preload
+    data_utils.DataLoaderX.__next__ = next_batch
+
+
+@_fix("contiguous_params_zero_grad")
+def _contiguous_params_zero_grad() -> None:
+    """fastreid/solver/build.py ``build_optimizer`` hands the optimizer flat buffers
+    (``ContiguousParams``) whose ``.grad`` the model's parameter grads are views of. torch >= 2.0
+    ``zero_grad()`` defaults to ``set_to_none=True``: it drops the buffers' grads, so every
+    ``step()`` skips them, the model never changes, and the view grads grow without bound.
+    Zero those grads in place instead."""
+    import fastreid.solver
+    from fastreid.engine import defaults
+    from fastreid.solver import build
+
+    original = build.build_optimizer
+
+    def build_optimizer(cfg, model, contiguous=True):
+        optimizer, param_wrapper = original(cfg, model, contiguous)
+        if contiguous:
+            zero_grad = optimizer.zero_grad
+
+            def zero_grad_in_place(set_to_none: bool = False):
+                zero_grad(set_to_none=set_to_none)
+
+            optimizer.zero_grad = zero_grad_in_place
+        return optimizer, param_wrapper
+
+    build.build_optimizer = build_optimizer
+    fastreid.solver.build_optimizer = build_optimizer
+    defaults.build_optimizer = build_optimizer
+
+
+@_fix("amp")
+def _amp() -> None:
+    """fastreid/engine/train_loop.py ``AMPTrainer``: asserts CUDA and uses the deprecated
+    ``torch.cuda.amp`` API. Use ``torch.amp`` on the model's device; where mixed precision
+    does not work (CPU) train in full precision and say so once."""
+    from fastreid.engine import train_loop
+    from fastreid.utils.params import ContiguousParams
+
+    original_init = train_loop.AMPTrainer.__init__
+
+    def amp_init(self, model, data_loader, optimizer, param_wrapper, grad_scaler=None):
+        device_type = next(model.parameters()).device.type
+        self.amp_enabled = device_type == "cuda"
+        if grad_scaler is None:
+            grad_scaler = torch.amp.GradScaler(device_type, enabled=self.amp_enabled)
+        if not self.amp_enabled:
+            logger.warning("SOLVER.AMP.ENABLED is set but the model is on %s: mixed precision "
+                           "needs CUDA, training in float32.", device_type)
+        original_init(self, model, data_loader, optimizer, param_wrapper, grad_scaler)
+        self.amp_device_type = device_type
+
+    def amp_run_step(self):
+        assert self.model.training, "[AMPTrainer] model was changed to eval mode!"
+        import time
+
+        start = time.perf_counter()
+        data = next(self._data_loader_iter)
+        data_time = time.perf_counter() - start
+        with torch.autocast(self.amp_device_type, enabled=self.amp_enabled):
+            loss_dict = self.model(data)
+            losses = sum(loss_dict.values())
+        self.optimizer.zero_grad()
+        self.grad_scaler.scale(losses).backward()
+        self._write_metrics(loss_dict, data_time)
+        self.grad_scaler.step(self.optimizer)
+        self.grad_scaler.update()
+        if isinstance(self.param_wrapper, ContiguousParams):
+            self.param_wrapper.assert_buffer_is_valid()
+
+    train_loop.AMPTrainer.__init__ = amp_init
+    train_loop.AMPTrainer.run_step = amp_run_step
+
+
+@_fix("jaccard_device")
+def _jaccard_device() -> None:
+    """fastreid/utils/compute_dist.py ``build_dist(metric="jaccard")`` (used by
+    ``TEST.RERANK``) hard-codes ``search_option=0``: ``features.cuda()`` and
+    ``faiss.StandardGpuResources``. Use the existing CPU branch (3) unless both CUDA and a
+    GPU build of faiss are there."""
+    import faiss
+    from fastreid.utils import compute_dist
+
+    original = compute_dist.compute_jaccard_distance
+
+    def jaccard(features, k1=20, k2=6, search_option=0, fp16=False):
+        gpu_ok = cuda_usable() and hasattr(faiss, "StandardGpuResources")
+        if search_option < 3 and not gpu_ok:
+            search_option = 3
+        return original(features, k1=k1, k2=k2, search_option=search_option, fp16=fp16)
+
+    compute_dist.compute_jaccard_distance = jaccard
+
+
+@_fix("torch_load_numpy")
+def _torch_load_numpy() -> None:
+    """fastreid/utils/checkpoint.py:216 ``torch.load(f, map_location=cpu)``: torch >= 2.6
+    loads with ``weights_only=True`` and refuses the numpy arrays and scalars that
+    fastreid's ``_load_model`` explicitly supports. Allow exactly those numpy types."""
+    if not hasattr(torch.serialization, "add_safe_globals"):
+        return  # torch < 2.4 loads full pickles anyway
+    core = getattr(np, "_core", None) or np.core
+    safe = [core.multiarray._reconstruct, core.multiarray.scalar, np.ndarray, np.dtype]
+    for code in "?bBhHiIlLqQefdgFD":
+        safe.append(type(np.dtype(code)))
+    torch.serialization.add_safe_globals(safe)
+
+
+@_fix("rank_cython_build")
+def _rank_cython_build() -> None:
+    """fastreid/evaluation/reid_evaluation.py ``_compile_dependencies`` runs ``make`` in
+    site-packages at evaluation time with whatever ``python3`` is on PATH, and calls
+    ``sys.exit(1)`` on failure -- inside the training EvalHook, before any checkpoint is
+    written. fastreid's rank.py already falls back to its pure-Python evaluator (identical
+    numbers); use a prebuilt Cython module if one is importable, never compile at run time."""
+    from fastreid.evaluation import reid_evaluation
+
+    def compile_nothing(self):
+        return None
+
+    reid_evaluation.ReidEvaluator._compile_dependencies = compile_nothing
+    warnings.filterwarnings("ignore", message="Cython rank evaluation", category=UserWarning)
+    warnings.filterwarnings("ignore", message="Cython roc evaluation", category=UserWarning)
+
+
+@_fix("to_tensor_numpy2")
+def _to_tensor_numpy2() -> None:
+    """fastreid/data/transforms/functional.py:38-46 ``to_tensor``: ``np.array(..., copy=False)``
+    raises under numpy 2 for 16-bit (``I;16``, common for thermal images) and 1-bit PIL
+    images, and ``torch.ByteStorage.from_buffer`` is deprecated. Same output, no copy flag."""
+    from fastreid.data.transforms import functional, transforms
+
+    original = functional.to_tensor
+    dtypes = {"I": np.int32, "I;16": np.int16, "F": np.float32, "1": np.uint8}
+
+    def to_tensor(pic):
+        if not hasattr(pic, "mode"):
+            return original(pic)  # numpy input: unchanged code path
+        if pic.mode in dtypes:
+            array = np.asarray(pic, dtype=dtypes[pic.mode])
+            if pic.mode == "1":
+                array = array * 255
+        else:
+            array = np.asarray(pic, dtype=np.uint8)
+        img = torch.from_numpy(np.array(array, copy=True))
+        if img.dim() == 2:
+            img = img.unsqueeze(-1)
+        img = img.permute(2, 0, 1).contiguous()
+        return img.float() if img.dtype == torch.uint8 else img
+
+    functional.to_tensor = to_tensor
+    transforms.to_tensor = to_tensor
+
+
+def set_dataset_root(root: str) -> None:
+    """fastreid/data/build.py reads the data-set root once, at import, from the
+    ``FASTREID_DATASETS`` environment variable (``_root``); let ``DATASETS.ROOT`` set it."""
+    from fastreid.data import build
+
+    build._root = root
+    os.environ["FASTREID_DATASETS"] = root
+
+
+def apply() -> List[str]:
+    """Apply every fix once (idempotent) and return the names applied in this process.
+
+    Import-time fixes run before ``fastreid`` is imported; the rest patch fastreid modules.
+    """
+    if _APPLIED:
+        return list(_APPLIED)
+    skip = {s.strip() for s in os.environ.get("FASTREID_EXT_COMPAT_SKIP", "").split(",") if s.strip()}
+    unknown = skip - set(_FIXES)
+    if unknown:
+        raise ValueError(f"FASTREID_EXT_COMPAT_SKIP names unknown fixes {sorted(unknown)}; "
+                         f"known: {sorted(_FIXES)}")
+    for name, fix in _FIXES.items():
+        if name not in skip:
+            fix()
+            _APPLIED.append(name)
+    return list(_APPLIED)
+
+
+def known_fixes() -> List[str]:
+    """Names of every compat fix, in the order they are applied."""
+    return list(_FIXES)

@@ -1,0 +1,4 @@
+"""MIOT: Mutual-Information guided Optimal Transport for unsupervised visible-infrared ReID."""
+from .config import add_miot_config
+
+__all__ = ["add_miot_config"]

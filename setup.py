@@ -1,0 +1,44 @@
+"""Install MIOT-ReID: the ``fastreid_ext`` toolkit and the MIOT project package (``miot``).
+
+fastreid itself is *not* listed in ``install_requires``: fastreid 1.4.0 on PyPI pins
+torch==1.13.1 / torchvision==0.14.1, which have no Python 3.11 builds, so a resolver that
+honours those pins fails or replaces the user's torch. It is installed with
+``pip install --no-deps fastreid==1.4.0`` (see the Makefile and README), and its real
+run-time dependencies are listed below. torch and torchvision are lower bounds only, so
+installing this project never downgrades or replaces an installed torch.
+"""
+from setuptools import find_packages, setup
+
+FASTREID_RUNTIME = [  # what fastreid 1.4.0 imports at run time (its own pins are outdated)
+    "pyyaml",
+    "yacs>=0.1.8",
+    "termcolor",
+    "tabulate",
+    "tensorboard",
+    "scikit-learn",
+]
+
+setup(
+    name="miot-reid",
+    version="0.1.0",
+    description="fastreid plugin toolkit for unsupervised visible-infrared person re-identification (MIOT)",
+    python_requires=">=3.9",
+    packages=find_packages(include=["fastreid_ext", "fastreid_ext.*"])
+    + find_packages(where="projects/MIOT", include=["miot", "miot.*"]),
+    package_dir={"miot": "projects/MIOT/miot"},
+    install_requires=[
+        "torch>=2.0",
+        "torchvision>=0.15",
+        "numpy>=1.23",
+        "scipy>=1.9",
+        "faiss-cpu>=1.7.4",
+        "pillow>=9",
+        "tqdm",
+        "matplotlib",
+    ]
+    + FASTREID_RUNTIME,
+    extras_require={
+        "gpu": ["faiss-gpu"],
+        "test": ["pytest>=7", "pytest-timeout", "POT>=0.9"],
+    },
+)
