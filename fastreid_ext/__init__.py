@@ -11,6 +11,7 @@ compat.apply()
 from . import config  # noqa: E402
 from .config import add_ext_config  # noqa: E402
 from . import engine  # noqa: E402,F401
+from . import data, evaluation  # noqa: E402,F401
 
-__all__ = ["add_ext_config", "compat", "config", "engine"]
+__all__ = ["add_ext_config", "compat", "config", "data", "engine", "evaluation"]
 __version__ = "0.1.0"

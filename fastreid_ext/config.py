@@ -11,6 +11,25 @@ def add_ext_config(cfg: CN) -> CN:
     # the FASTREID_DATASETS environment variable.
     cfg.DATASETS.ROOT = os.getenv("FASTREID_DATASETS", "datasets")
 
+    cfg.DATASETS.REGDB = CN()
+    cfg.DATASETS.REGDB.TRIAL = 1  # RegDB train/test split, 1..10
+
+    # Augmentations specific to visible-infrared training (fastreid's INPUT keys still apply).
+    cfg.INPUT.CROSS_MODALITY = CN()
+    cfg.INPUT.CROSS_MODALITY.CHANNEL_EXCHANGE = CN()
+    cfg.INPUT.CROSS_MODALITY.CHANNEL_EXCHANGE.ENABLED = True  # visible: random channel / grayscale (CAJ)
+    cfg.INPUT.CROSS_MODALITY.CHANNEL_EXCHANGE.PROB = 0.5
+    cfg.INPUT.CROSS_MODALITY.RANDOM_GRAYSCALE_PROB = 0.0  # visible: extra random grayscale
+    cfg.INPUT.CROSS_MODALITY.IR_JITTER = CN()
+    cfg.INPUT.CROSS_MODALITY.IR_JITTER.ENABLED = True  # infrared: brightness/contrast jitter
+    cfg.INPUT.CROSS_MODALITY.IR_JITTER.BRIGHTNESS = 0.3
+    cfg.INPUT.CROSS_MODALITY.IR_JITTER.CONTRAST = 0.3
+
+    cfg.TEST.CROSS_MODALITY = CN()
+    cfg.TEST.CROSS_MODALITY.NUM_TRIALS = 10  # random-gallery trials (SYSU-MM01, LLCM); trial k uses seed k
+    cfg.TEST.CROSS_MODALITY.GALLERY_SHOTS = 1  # gallery images per (id, camera): 1 single-shot, 10 multi-shot
+    cfg.TEST.CROSS_MODALITY.MAX_RANK = 20  # length of the CMC curve
+
     cfg.TRAINER = CN()
     cfg.TRAINER.NAME = "DefaultTrainer"  # a name in fastreid_ext.engine.TRAINER_REGISTRY
     return cfg

@@ -40,3 +40,23 @@ def write_market1501(root: Path, num_train_ids: int = 20, num_test_ids: int = 10
 @pytest.fixture(scope="session")
 def market_root(tmp_path_factory) -> Path:
     return write_market1501(tmp_path_factory.mktemp("market"))
+
+
+@pytest.fixture(scope="session")
+def synvi_sysu(tmp_path_factory) -> Path:
+    """A tiny SynVI in SYSU-MM01's layout (12 identities, 3 images per camera, 64x32)."""
+    from fastreid_ext.data.synvi import generate
+
+    root = tmp_path_factory.mktemp("synvi_sysu")
+    generate(str(root), "sysu", num_ids=12, seed=0, images_per_cam=3, size=(64, 32))
+    return root
+
+
+@pytest.fixture(scope="session")
+def synvi_regdb(tmp_path_factory) -> Path:
+    """A tiny SynVI in RegDB's layout (8 identities, 4 images per modality, 64x32)."""
+    from fastreid_ext.data.synvi import generate
+
+    root = tmp_path_factory.mktemp("synvi_regdb")
+    generate(str(root), "regdb", num_ids=8, seed=0, images_per_cam=4, size=(64, 32))
+    return root

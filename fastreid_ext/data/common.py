@@ -1,0 +1,76 @@
+"""A map-style dataset over :class:`Sample` records that reads images on demand."""
+from typing import Callable, Dict, List, Optional, Sequence
+
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from .datasets.bases import Sample
+
+
+class ImageReadError(OSError):
+    """An image file exists in the index but cannot be decoded."""
+
+
+def read_image(path: str) -> Image.Image:
+    """Open an image as RGB (infrared images are stored as 1- or 3-channel intensity images)."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return img.convert("RGB")
+    except (OSError, ValueError, SyntaxError) as err:
+        raise ImageReadError(f"cannot read image {path!r}: {err}. Replace or remove the file "
+                             f"(DATASETS.ON_CORRUPT_IMAGE skip makes training skip such images).") from err
+
+
+class ImageListDataset(Dataset):
+    """Items are dicts: ``images`` (C, H, W) float in [0, 255], ``targets`` (the sample's
+    label: a pseudo label for training, the identity for testing), ``camids``,
+    ``modalities``, ``index`` (position in ``samples``) and ``img_paths``.
+
+    Args:
+        samples: the images.
+        transforms: one callable per modality (0 visible, 1 infrared), or a single callable.
+        labels: per-sample labels (e.g. pseudo labels); defaults to each sample's ``pid``.
+    """
+
+    def __init__(self, samples: Sequence[Sample], transforms, labels: Optional[Sequence[int]] = None):
+        self.samples = list(samples)
+        self.transforms = transforms
+        self.labels = list(labels) if labels is not None else [s.pid for s in self.samples]
+        if len(self.labels) != len(self.samples):
+            raise ValueError(f"got {len(self.labels)} labels for {len(self.samples)} samples")
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def _transform(self, modality: int) -> Callable:
+        if isinstance(self.transforms, (list, tuple)):
+            return self.transforms[modality]
+        return self.transforms
+
+    def __getitem__(self, index: int) -> Dict:
+        sample = self.samples[index]
+        image = self._transform(sample.modality)(read_image(sample.img_path))
+        return {
+            "images": image,
+            "targets": int(self.labels[index]),
+            "camids": sample.camid,
+            "modalities": sample.modality,
+            "index": index,
+            "img_paths": sample.img_path,
+        }
+
+
+def collate(batch: List[Dict]) -> Dict:
+    """Stack tensors, turn ints into tensors, keep strings as lists."""
+    out = {}
+    for key in batch[0]:
+        values = [item[key] for item in batch]
+        if isinstance(values[0], torch.Tensor):
+            out[key] = torch.stack(values)
+        elif isinstance(values[0], int):
+            out[key] = torch.tensor(values, dtype=torch.long)
+        else:
+            out[key] = values
+    return out

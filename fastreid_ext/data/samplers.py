@@ -1,0 +1,56 @@
+"""Batch sampler for two-modality training with (pseudo) identity labels."""
+from typing import Iterator, List, Sequence
+
+import numpy as np
+from torch.utils.data import Sampler
+
+
+class CrossModalityIdentitySampler(Sampler):
+    """Infinite batches of ``num_ids`` identities x ``num_instances`` images from *each*
+    modality: first the visible part, then the infrared part.
+
+    Indices refer to the concatenation ``visible samples + infrared samples``. Label -1
+    (outliers) is never sampled. An identity with fewer than ``num_instances`` images is
+    sampled with replacement; with fewer identities than ``num_ids``, identities repeat.
+
+    Args:
+        labels_visible, labels_infrared: per-sample (pseudo) labels of each modality.
+        num_ids: identities per modality per batch (P).
+        num_instances: images per identity (K).
+        seed: seed of this sampler's random stream (add the rank when distributed).
+    """
+
+    def __init__(self, labels_visible: Sequence[int], labels_infrared: Sequence[int],
+                 num_ids: int, num_instances: int, seed: int = 0):
+        self.num_ids, self.num_instances = int(num_ids), int(num_instances)
+        if self.num_ids < 1 or self.num_instances < 1:
+            raise ValueError(f"num_ids and num_instances must be >= 1, got {num_ids}, {num_instances}")
+        offset = len(labels_visible)
+        self.groups = [self._group(labels_visible, 0), self._group(labels_infrared, offset)]
+        for name, groups in zip(("visible", "infrared"), self.groups):
+            if not groups:
+                raise ValueError(f"no labelled {name} sample to build batches from (all labels are -1)")
+        self.rng = np.random.default_rng(seed)
+
+    @staticmethod
+    def _group(labels: Sequence[int], offset: int) -> List[np.ndarray]:
+        labels = np.asarray(labels)
+        return [np.flatnonzero(labels == label) + offset for label in np.unique(labels[labels >= 0])]
+
+    @property
+    def batch_size(self) -> int:
+        return 2 * self.num_ids * self.num_instances
+
+    def _modality_batch(self, groups: List[np.ndarray]) -> List[int]:
+        replace_ids = len(groups) < self.num_ids
+        chosen = self.rng.choice(len(groups), self.num_ids, replace=replace_ids)
+        batch = []
+        for g in chosen:
+            members = groups[g]
+            batch.extend(self.rng.choice(members, self.num_instances,
+                                         replace=len(members) < self.num_instances).tolist())
+        return batch
+
+    def __iter__(self) -> Iterator[List[int]]:
+        while True:
+            yield self._modality_batch(self.groups[0]) + self._modality_batch(self.groups[1])

@@ -1,0 +1,268 @@
+"""SynVI: a procedural visible-infrared person data set, written in the real on-disk layouts
+of SYSU-MM01 or RegDB so that the real readers and protocols are exercised.
+
+    python -m fastreid_ext.data.synvi --root DIR --layout sysu|regdb --num-ids N --seed S
+
+Each identity has a body shape (height, build, head size, stride), a clothing pattern
+(top and bottom colours from a small palette, stripes / checks / solid, sleeves, a bag) and a
+material per garment. Visible images render the colours under a per-camera illumination,
+background and scale. Infrared images of the same identity render *temperatures*: skin is
+bright, garments go through a data-set-wide, non-monotonic intensity mapping of their colour
+plus their material (colours that differ in visible may look alike in infrared, and the
+reverse), on darker, noisier, lower-resolution backgrounds. Pose (offset, scale, stride)
+varies per image. The output is a pure function of the arguments.
+"""
+import argparse
+import json
+import os
+from dataclasses import dataclass
+from typing import Dict, List, Tuple
+
+import numpy as np
+from PIL import Image
+
+PALETTE = np.array([  # a small palette: many identities share colours, so combinations matter
+    [200, 30, 30], [30, 60, 190], [30, 150, 50], [230, 210, 40], [20, 20, 20], [235, 235, 235],
+    [120, 60, 150], [240, 130, 30], [110, 110, 110], [90, 55, 30], [40, 170, 190], [230, 120, 170],
+], dtype=np.float32)
+SKIN = np.array([[236, 200, 170], [200, 150, 110], [140, 95, 60], [90, 60, 40]], dtype=np.float32)
+SYSU_VISIBLE_CAMS, SYSU_INFRARED_CAMS = (1, 2, 4, 5), (3, 6)
+
+
+@dataclass
+class Identity:
+    height: float  # fraction of the image height
+    build: float  # torso half-width relative to height
+    head: float  # head radius relative to height
+    stride: float  # leg spread when walking
+    top: np.ndarray  # RGB
+    bottom: np.ndarray
+    pattern: int  # 0 solid, 1 horizontal stripes, 2 vertical stripes, 3 checks
+    pattern_colour: np.ndarray
+    period: float  # pattern period relative to height
+    long_sleeves: bool
+    skin: np.ndarray
+    bag: int  # 0 none, 1 left, 2 right
+    bag_colour: np.ndarray
+    material: np.ndarray  # (3,) thermal offset of top, bottom, bag
+
+
+@dataclass
+class Camera:
+    infrared: bool
+    gain: np.ndarray  # (3,) illumination per channel
+    background: np.ndarray  # (3,) base colour / intensity
+    texture: float  # background texture strength
+    scale: float  # apparent person size
+    noise: float
+
+
+def make_identity(rng: np.random.Generator) -> Identity:
+    top, bottom, pattern_colour, bag_colour = rng.choice(len(PALETTE), 4, replace=False)
+    return Identity(
+        height=float(rng.uniform(0.72, 0.92)), build=float(rng.uniform(0.10, 0.17)),
+        head=float(rng.uniform(0.085, 0.12)), stride=float(rng.uniform(0.0, 0.06)),
+        top=PALETTE[top], bottom=PALETTE[bottom], pattern=int(rng.integers(0, 4)),
+        pattern_colour=PALETTE[pattern_colour], period=float(rng.uniform(0.05, 0.12)),
+        long_sleeves=bool(rng.random() < 0.5), skin=SKIN[rng.integers(0, len(SKIN))],
+        bag=int(rng.choice(3, p=[0.5, 0.25, 0.25])), bag_colour=PALETTE[bag_colour],
+        material=rng.uniform(-0.2, 0.2, size=3).astype(np.float32))
+
+
+def make_camera(rng: np.random.Generator, infrared: bool) -> Camera:
+    if infrared:
+        return Camera(True, np.ones(3, np.float32), np.full(3, rng.uniform(0.12, 0.35), np.float32),
+                      float(rng.uniform(0.03, 0.1)), float(rng.uniform(0.9, 1.05)), float(rng.uniform(0.04, 0.08)))
+    return Camera(False, rng.uniform(0.65, 1.3, size=3).astype(np.float32),
+                  rng.uniform(0.2, 0.8, size=3).astype(np.float32), float(rng.uniform(0.05, 0.2)),
+                  float(rng.uniform(0.85, 1.1)), float(rng.uniform(0.02, 0.05)))
+
+
+def thermal(colour: np.ndarray, mapping: np.ndarray) -> float:
+    """Data-set-wide, non-monotonic colour -> infrared intensity in [0.05, 0.75]."""
+    phase = float(mapping[:3] @ (colour / 255.0) + mapping[3])
+    return 0.4 + 0.35 * np.sin(2 * np.pi * phase)
+
+
+def render(person: Identity, camera: Camera, mapping: np.ndarray, rng: np.random.Generator,
+           size: Tuple[int, int]) -> np.ndarray:
+    """One (H, W, 3) uint8 image of ``person`` seen by ``camera``."""
+    height, width = size
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32) / height  # both in units of image height
+    aspect = width / height
+
+    # background: base colour, a camera-specific texture and a vertical gradient
+    freq = rng.uniform(4, 12)
+    texture = camera.texture * np.sin(2 * np.pi * (freq * x + rng.uniform(0, 1))) * np.cos(2 * np.pi * freq * 0.5 * y)
+    canvas = camera.background[None, None, :] + (texture + 0.15 * (y - 0.5))[..., None]
+
+    # pose of this image
+    scale = person.height * camera.scale * rng.uniform(0.92, 1.05)
+    cx = aspect * (0.5 + rng.uniform(-0.08, 0.08))
+    feet = min(0.99, 0.5 + scale / 2 + rng.uniform(-0.04, 0.04))
+    top_y = feet - scale
+    head_r = person.head * scale
+    neck = top_y + 2 * head_r
+    waist = top_y + 0.55 * scale
+    half = person.build * scale
+    spread = person.stride * scale * rng.uniform(-1, 1)
+
+    def box(x0, x1, y0, y1):
+        return (x >= x0) & (x < x1) & (y >= y0) & (y < y1)
+
+    head = (x - cx) ** 2 + (y - (top_y + head_r)) ** 2 < head_r ** 2
+    torso = box(cx - half, cx + half, neck, waist)
+    leg_w = 0.42 * half
+    legs = box(cx - half + spread - 0.02, cx - half + spread + leg_w, waist, feet) | \
+        box(cx + half - spread - leg_w, cx + half - spread + 0.02, waist, feet)
+    arm_w = 0.3 * half
+    arms = box(cx - half - arm_w, cx - half, neck, waist + 0.05 * scale) | \
+        box(cx + half, cx + half + arm_w, neck, waist + 0.05 * scale)
+    sleeves = arms & (y < (neck + 0.6 * (waist - neck) if not person.long_sleeves else waist + 1))
+    hands = arms & ~sleeves
+    bag = np.zeros_like(head)
+    if person.bag:
+        side = -1 if person.bag == 1 else 1
+        bx = cx + side * (half + arm_w + 0.06 * scale)
+        bag = box(bx - 0.06 * scale, bx + 0.06 * scale, waist - 0.1 * scale, waist + 0.1 * scale)
+
+    ty, tx = (y - neck) / (person.period * scale), (x - cx) / (person.period * scale)
+    stripes = {0: np.zeros_like(head), 1: (np.floor(ty) % 2 == 0), 2: (np.floor(tx) % 2 == 0),
+               3: ((np.floor(ty) + np.floor(tx)) % 2 == 0)}[person.pattern]
+
+    if camera.infrared:
+        skin_t = rng.uniform(0.85, 0.95)
+        top_t = thermal(person.top, mapping) + person.material[0]
+        pattern_t = thermal(person.pattern_colour, mapping) + person.material[0]
+        parts = [(legs, thermal(person.bottom, mapping) + person.material[1]), (torso, top_t),
+                 (torso & stripes, pattern_t), (sleeves, top_t), (hands, skin_t), (head, skin_t),
+                 (bag, 0.6 * thermal(person.bag_colour, mapping) + person.material[2])]
+        for mask, value in parts:
+            canvas[mask] = value
+    else:
+        parts = [(legs, person.bottom), (torso, person.top), (torso & stripes, person.pattern_colour),
+                 (sleeves, person.top), (hands, person.skin), (head, person.skin), (bag, person.bag_colour)]
+        for mask, colour in parts:
+            canvas[mask] = colour / 255.0
+        canvas[head & (y < top_y + 0.7 * head_r)] = 0.1  # hair
+        canvas = canvas * camera.gain[None, None, :]
+
+    canvas = canvas + rng.normal(0, camera.noise, size=canvas.shape)
+    image = np.clip(canvas * 255, 0, 255).astype(np.uint8)
+    if camera.infrared:  # single-channel sensor at half resolution, stored as 3 channels
+        gray = Image.fromarray(image[..., 0]).resize((width // 2, height // 2), Image.BILINEAR)
+        image = np.repeat(np.asarray(gray.resize((width, height), Image.BILINEAR))[..., None], 3, axis=2)
+    return image
+
+
+def _world(num_ids: int, seed: int):
+    rng = np.random.default_rng(seed)
+    mapping = np.concatenate([rng.uniform(-1.5, 1.5, size=3), rng.uniform(0, 1, size=1)]).astype(np.float32)
+    identities = [make_identity(rng) for _ in range(num_ids)]
+    return rng, mapping, identities
+
+
+def write_sysu(root: str, num_ids: int, seed: int, images_per_cam: int = 6,
+               size: Tuple[int, int] = (128, 64)) -> Dict:
+    """Write ``root/SYSU-MM01`` (cam1..cam6/<id>/NNNN.jpg, exp/{train,val,test}_id.txt)."""
+    if num_ids < 4:
+        raise ValueError(f"--num-ids must be >= 4 for the SYSU layout, got {num_ids}")
+    rng, mapping, identities = _world(num_ids, seed)
+    cameras = {c: make_camera(rng, c in SYSU_INFRARED_CAMS) for c in SYSU_VISIBLE_CAMS + SYSU_INFRARED_CAMS}
+    base = os.path.join(root, "SYSU-MM01")
+    pids = list(range(1, num_ids + 1))
+    num_test = max(2, round(0.3 * num_ids))
+    num_val = max(1, round(0.1 * num_ids))
+    order = rng.permutation(pids).tolist()
+    test_ids, val_ids, train_ids = sorted(order[:num_test]), sorted(order[num_test:num_test + num_val]), \
+        sorted(order[num_test + num_val:])
+    counts = {"visible": 0, "infrared": 0}
+    for pid, person in zip(pids, identities):
+        # like SYSU-MM01, not every identity is seen by every camera (but by >= 1 of each modality)
+        vis = [c for c in SYSU_VISIBLE_CAMS if c == 1 or rng.random() > 0.1]
+        ir = list(SYSU_INFRARED_CAMS) if rng.random() > 0.2 else [int(rng.choice(SYSU_INFRARED_CAMS))]
+        for cam in vis + ir:
+            folder = os.path.join(base, f"cam{cam}", f"{pid:04d}")
+            os.makedirs(folder, exist_ok=True)
+            for k in range(images_per_cam):
+                Image.fromarray(render(person, cameras[cam], mapping, rng, size)).save(
+                    os.path.join(folder, f"{k + 1:04d}.jpg"), quality=92)
+            counts["infrared" if cam in SYSU_INFRARED_CAMS else "visible"] += images_per_cam
+    for cam in SYSU_VISIBLE_CAMS + SYSU_INFRARED_CAMS:
+        os.makedirs(os.path.join(base, f"cam{cam}"), exist_ok=True)
+    os.makedirs(os.path.join(base, "exp"), exist_ok=True)
+    for name, ids in (("train", train_ids), ("val", val_ids), ("test", test_ids)):
+        with open(os.path.join(base, "exp", f"{name}_id.txt"), "w") as f:
+            f.write(",".join(str(i) for i in ids) + "\n")
+    return {"layout": "sysu", "num_ids": num_ids, "seed": seed, "train_ids": len(train_ids) + len(val_ids),
+            "test_ids": len(test_ids), "images": counts}
+
+
+def write_regdb(root: str, num_ids: int, seed: int, images_per_cam: int = 10,
+                size: Tuple[int, int] = (128, 64)) -> Dict:
+    """Write ``root/RegDB`` (Visible/<id>/*.bmp, Thermal/<id>/*.bmp, idx/*_{1..10}.txt)."""
+    if num_ids < 4:
+        raise ValueError(f"--num-ids must be >= 4 for the RegDB layout, got {num_ids}")
+    rng, mapping, identities = _world(num_ids, seed)
+    visible_cam, thermal_cam = make_camera(rng, False), make_camera(rng, True)
+    base = os.path.join(root, "RegDB")
+    files: Dict[str, Dict[int, List[str]]] = {"visible": {}, "thermal": {}}
+    for pid, person in enumerate(identities, 1):
+        for modality, folder, cam, tag in (("visible", "Visible", visible_cam, "v"),
+                                           ("thermal", "Thermal", thermal_cam, "t")):
+            os.makedirs(os.path.join(base, folder, str(pid)), exist_ok=True)
+            files[modality][pid] = []
+            for k in range(images_per_cam):
+                rel = f"{folder}/{pid}/person_front_{tag}_{pid * 10 + k:05d}_{k + 1}.bmp"
+                Image.fromarray(render(person, cam, mapping, rng, size)).save(os.path.join(base, rel))
+                files[modality][pid].append(rel)
+    os.makedirs(os.path.join(base, "idx"), exist_ok=True)
+    half = num_ids // 2
+    for trial in range(1, 11):
+        order = np.random.default_rng([seed, trial]).permutation(np.arange(1, num_ids + 1))
+        splits = {"train": sorted(order[:half].tolist()), "test": sorted(order[half:].tolist())}
+        for split, ids in splits.items():
+            for modality in ("visible", "thermal"):
+                with open(os.path.join(base, "idx", f"{split}_{modality}_{trial}.txt"), "w") as f:
+                    for label, pid in enumerate(ids):
+                        for rel in files[modality][pid]:
+                            f.write(f"{rel} {label if split == 'train' else pid}\n")
+    return {"layout": "regdb", "num_ids": num_ids, "seed": seed,
+            "images": {m: images_per_cam * num_ids for m in files}}
+
+
+WRITERS = {"sysu": write_sysu, "regdb": write_regdb}
+
+
+def generate(root: str, layout: str, num_ids: int, seed: int = 0, images_per_cam: int = 0,
+             size: Tuple[int, int] = (128, 64)) -> Dict:
+    """Write SynVI under ``root`` in ``layout``; returns (and stores as SYNVI.json) a summary."""
+    if layout not in WRITERS:
+        raise ValueError(f"--layout must be one of {sorted(WRITERS)}, got {layout!r}")
+    kwargs = {"images_per_cam": images_per_cam} if images_per_cam > 0 else {}
+    summary = WRITERS[layout](root, num_ids, seed, size=size, **kwargs)
+    folder = os.path.join(root, "SYSU-MM01" if layout == "sysu" else "RegDB")
+    with open(os.path.join(folder, "SYNVI.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    return summary
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", required=True, help="directory to write SYSU-MM01/ or RegDB/ into")
+    parser.add_argument("--layout", choices=sorted(WRITERS), default="sysu")
+    parser.add_argument("--num-ids", type=int, default=100, help="number of identities")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--images-per-cam", type=int, default=0,
+                        help="images per identity and camera (default: 6 for sysu, 10 for regdb)")
+    parser.add_argument("--height", type=int, default=128)
+    parser.add_argument("--width", type=int, default=64)
+    args = parser.parse_args(argv)
+    summary = generate(args.root, args.layout, args.num_ids, args.seed, args.images_per_cam,
+                       (args.height, args.width))
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
