@@ -11,7 +11,7 @@ compat.apply()
 from . import config  # noqa: E402
 from .config import add_ext_config  # noqa: E402
 from . import engine  # noqa: E402,F401
-from . import data, evaluation  # noqa: E402,F401
+from . import cluster, data, evaluation, matching  # noqa: E402,F401
 
-__all__ = ["add_ext_config", "compat", "config", "data", "engine", "evaluation"]
+__all__ = ["add_ext_config", "cluster", "compat", "config", "data", "engine", "evaluation", "matching"]
 __version__ = "0.1.0"

@@ -1,0 +1,6 @@
+"""Pseudo labels at scale: exact kNN, sparse k-reciprocal Jaccard distance, DBSCAN."""
+from .dbscan import dbscan_labels
+from .jaccard import jaccard_distance
+from .knn import exact_knn
+
+__all__ = ["dbscan_labels", "exact_knn", "jaccard_distance"]

@@ -1,0 +1,5 @@
+"""Optimal-transport matching of cross-modality prototypes (OTPA) and a Hungarian baseline."""
+from .matchers import MATCHER_REGISTRY, CrossModalMatches, match_prototypes, prototype_cost
+from .sinkhorn import sinkhorn
+
+__all__ = ["MATCHER_REGISTRY", "CrossModalMatches", "match_prototypes", "prototype_cost", "sinkhorn"]

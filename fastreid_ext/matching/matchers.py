@@ -1,0 +1,117 @@
+"""Cross-modality matching of cluster prototypes, and the registry of matchers.
+
+A matcher is a function ``(protos_a, protos_b, **options) -> CrossModalMatches`` registered
+in ``MATCHER_REGISTRY``; ``match_prototypes(..., method=NAME)`` calls it. Another project
+adds its own with ``@MATCHER_REGISTRY.register()`` and selects it by name in its config.
+"""
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from fastreid.utils.registry import Registry
+from scipy.optimize import linear_sum_assignment
+
+from .sinkhorn import sinkhorn
+
+MATCHER_REGISTRY = Registry("MATCHER")
+MATCHER_REGISTRY.__doc__ = "Cross-modality prototype matchers, selected by name (e.g. MIOT.MATCHER.NAME)."
+
+
+@dataclass
+class CrossModalMatches:
+    """Matches between prototype sets A (size Ka) and B (size Kb), both directions.
+
+    a_to_b[i]: index in B matched to A's cluster i, or -1 when unmatched; b_to_a likewise.
+    a_confidence[i], b_confidence[j]: confidence of each match in [0, 1] (0 when unmatched).
+    plan: (Ka, Kb) transport plan when the matcher has one (rows sum to 1/Ka, columns 1/Kb).
+    """
+
+    a_to_b: torch.Tensor
+    b_to_a: torch.Tensor
+    a_confidence: torch.Tensor
+    b_confidence: torch.Tensor
+    plan: Optional[torch.Tensor] = None
+
+    @property
+    def num_matched_a(self) -> int:
+        return int((self.a_to_b >= 0).sum())
+
+    @property
+    def num_matched_b(self) -> int:
+        return int((self.b_to_a >= 0).sum())
+
+
+def prototype_cost(protos_a: torch.Tensor, protos_b: torch.Tensor) -> torch.Tensor:
+    """C_ij = 1 - cos(a_i, b_j), after validating the two prototype sets."""
+    for name, protos in (("protos_a", protos_a), ("protos_b", protos_b)):
+        if protos.dim() != 2 or protos.shape[0] == 0:
+            raise ValueError(f"{name} must be a non-empty (K, D) matrix, got shape {tuple(protos.shape)}")
+        if not torch.isfinite(protos).all():
+            raise ValueError(f"{name} contains NaN or inf")
+    if protos_a.shape[1] != protos_b.shape[1]:
+        raise ValueError(f"prototype dimensions differ: {protos_a.shape[1]} vs {protos_b.shape[1]}")
+    return 1.0 - F.normalize(protos_a, dim=1) @ F.normalize(protos_b, dim=1).t()
+
+
+def _threshold(index: torch.Tensor, confidence: torch.Tensor, threshold: float):
+    keep = confidence >= threshold
+    return torch.where(keep, index, torch.full_like(index, -1)), torch.where(keep, confidence, torch.zeros_like(confidence))
+
+
+@MATCHER_REGISTRY.register()
+def ot(protos_a: torch.Tensor, protos_b: torch.Tensor, reg: float = 0.05, max_iter: int = 1000,
+       tol: float = 1e-6, threshold: float = 0.0, **_) -> CrossModalMatches:
+    """OTPA: entropic OT with uniform marginals between the prototypes (every cluster gets
+    mass, so unequal Ka != Kb is handled: several clusters of the larger side may map to one
+    of the smaller side). Cluster i of A goes to argmax_j Q_ij with confidence Ka·Q_ij (the
+    share of its mass sent there), cluster j of B to argmax_i Q_ij with confidence Kb·Q_ij;
+    matches below ``threshold`` are dropped."""
+    cost = prototype_cost(protos_a, protos_b).double()
+    plan = sinkhorn(cost, reg=reg, max_iter=max_iter, tol=tol)
+    ka, kb = plan.shape
+    a_conf, a_to_b = (plan * ka).max(dim=1)
+    b_conf, b_to_a = (plan * kb).max(dim=0)
+    a_to_b, a_conf = _threshold(a_to_b, a_conf.clamp(max=1.0), threshold)
+    b_to_a, b_conf = _threshold(b_to_a, b_conf.clamp(max=1.0), threshold)
+    return CrossModalMatches(a_to_b, b_to_a, a_conf.to(protos_a.dtype), b_conf.to(protos_a.dtype),
+                             plan.to(protos_a.dtype))
+
+
+@MATCHER_REGISTRY.register()
+def hungarian(protos_a: torch.Tensor, protos_b: torch.Tensor, threshold: float = 0.0, **_) -> CrossModalMatches:
+    """One-to-one matching minimising the total cost (``scipy.optimize.linear_sum_assignment``),
+    the baseline of PGM-style methods: the surplus of the larger side stays unmatched. The
+    confidence of a match is the cosine similarity of its prototypes (clipped to [0, 1])."""
+    cost = prototype_cost(protos_a, protos_b)
+    rows, cols = linear_sum_assignment(cost.detach().cpu().double().numpy())
+    device = protos_a.device
+    ka, kb = cost.shape
+    a_to_b = torch.full((ka,), -1, dtype=torch.long, device=device)
+    b_to_a = torch.full((kb,), -1, dtype=torch.long, device=device)
+    a_conf = torch.zeros(ka, dtype=protos_a.dtype, device=device)
+    b_conf = torch.zeros(kb, dtype=protos_a.dtype, device=device)
+    rows_t, cols_t = torch.as_tensor(rows, device=device), torch.as_tensor(cols, device=device)
+    similarity = (1.0 - cost[rows_t, cols_t]).clamp(0.0, 1.0).to(protos_a.dtype)
+    a_to_b[rows_t], b_to_a[cols_t] = cols_t, rows_t
+    a_conf[rows_t], b_conf[cols_t] = similarity, similarity
+    a_to_b, a_conf = _threshold(a_to_b, a_conf, threshold)
+    b_to_a, b_conf = _threshold(b_to_a, b_conf, threshold)
+    return CrossModalMatches(a_to_b, b_to_a, a_conf, b_conf)
+
+
+def match_prototypes(protos_a: torch.Tensor, protos_b: torch.Tensor, method: str = "ot", **options) -> CrossModalMatches:
+    """Cross-modality matches between two prototype sets with the registered matcher ``method``.
+
+    Args:
+        protos_a: (Ka, D) prototypes of modality A (e.g. visible cluster means).
+        protos_b: (Kb, D) prototypes of modality B; both are L2-normalised here.
+        method: a name in ``MATCHER_REGISTRY`` ("ot", "hungarian", or one registered elsewhere).
+        **options: passed to the matcher (``reg``, ``max_iter``, ``tol``, ``threshold``).
+    """
+    try:
+        matcher = MATCHER_REGISTRY.get(method)
+    except KeyError as err:
+        raise KeyError(f"unknown matcher {method!r}; registered: {sorted(MATCHER_REGISTRY._obj_map)}") from err
+    return matcher(torch.as_tensor(protos_a), torch.as_tensor(protos_b), **options)

@@ -1,0 +1,46 @@
+"""Pseudo labels: identical to DBSCAN on the dense reference Jaccard matrix."""
+import logging
+
+import numpy as np
+import pytest
+
+from fastreid_ext.cluster import dbscan_labels
+
+from .dense_jaccard import dense_dbscan_labels
+from .test_jaccard import reid_like, with_duplicates
+
+
+@pytest.mark.parametrize("features", [
+    reid_like(10, noise=0.5), reid_like(11, noise=1.0, n=300, ids=30), reid_like(12, noise=2.0),
+    with_duplicates(13), with_duplicates(14, distinct=25),
+], ids=["clean", "many-ids", "very-noisy", "duplicates", "duplicates-2"])
+@pytest.mark.parametrize("eps,min_samples,k1,k2", [(0.6, 4, 30, 6), (0.3, 4, 20, 6), (0.5, 2, 10, 1), (0.5, 1, 5, 1)])
+def test_labels_equal_the_dense_reference(features, eps, min_samples, k1, k2):
+    ours = dbscan_labels(features, eps=eps, min_samples=min_samples, k1=k1, k2=k2)
+    reference = dense_dbscan_labels(features, eps, min_samples, k1, k2)
+    np.testing.assert_array_equal(ours, reference)  # same clusters, same numbering, same outliers
+
+
+def test_clusters_recover_well_separated_identities():
+    rng = np.random.default_rng(0)
+    truth = np.repeat(np.arange(10), 12)
+    features = rng.normal(size=(10, 64))[truth] + 0.2 * rng.normal(size=(120, 64))
+    labels = dbscan_labels(features, eps=0.6, min_samples=4, k1=20, k2=6)
+    assert len(set(labels) - {-1}) == 10
+    for label in set(labels) - {-1}:
+        assert len(set(truth[labels == label])) == 1
+
+
+def test_all_noise_returns_all_outliers_and_says_so(caplog):
+    features = np.eye(30)  # orthogonal points: no reciprocal neighbours but themselves
+    with caplog.at_level(logging.WARNING):
+        labels = dbscan_labels(features, eps=0.1, min_samples=4, k1=5, k2=1)
+    assert np.all(labels == -1)
+    assert "found no cluster: all 30 points are outliers" in caplog.text
+
+
+def test_bad_parameters_are_refused():
+    with pytest.raises(ValueError, match=r"eps must be in \(0, 1\)"):
+        dbscan_labels(np.ones((5, 3)), eps=0)
+    with pytest.raises(ValueError, match="min_samples must be >= 1"):
+        dbscan_labels(np.ones((5, 3)), min_samples=0)

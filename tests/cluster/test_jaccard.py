@@ -1,0 +1,82 @@
+"""The sparse Jaccard distance equals the dense reference, pair by pair."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from fastreid_ext.cluster import jaccard_distance
+
+from .dense_jaccard import dense_jaccard
+
+
+def reid_like(seed, n=240, ids=15, dim=32, noise=0.8):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(ids, dim))
+    return centres[rng.integers(0, ids, n)] + noise * rng.normal(size=(n, dim))
+
+
+def with_duplicates(seed, distinct=40, dim=16):
+    """Exact duplicates (ties everywhere) and near-duplicates."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(distinct, dim))
+    copies = np.repeat(base, rng.integers(1, 9, distinct), axis=0)
+    near = copies[: len(copies) // 3] + 1e-6 * rng.normal(size=(len(copies) // 3, dim))
+    return np.concatenate([copies, near])[rng.permutation(len(copies) + len(near))]
+
+
+def as_dense(graph: sp.csr_matrix) -> np.ndarray:
+    out = np.ones(graph.shape)
+    coo = graph.tocoo()
+    out[coo.row, coo.col] = coo.data
+    return out
+
+
+FEATURE_SETS = {
+    "separated": lambda: reid_like(0, noise=0.3),
+    "noisy": lambda: reid_like(1, noise=1.5),
+    "duplicates": lambda: with_duplicates(2),
+    "tiny (N <= k1)": lambda: reid_like(3, n=12, ids=3),
+}
+
+
+@pytest.mark.parametrize("name", FEATURE_SETS)
+@pytest.mark.parametrize("k1,k2", [(20, 6), (30, 1), (7, 3)])
+def test_every_pair_matches_the_dense_reference(name, k1, k2):
+    features = FEATURE_SETS[name]()
+    ours = jaccard_distance(features, k1=k1, k2=k2, knn_backend="faiss")
+    np.testing.assert_allclose(as_dense(ours), dense_jaccard(features, k1, k2), atol=1e-6)
+
+
+def test_only_pairs_below_max_distance_are_stored():
+    features = reid_like(4, noise=1.0)
+    full, reference = jaccard_distance(features, k1=20, k2=6), dense_jaccard(features, 20, 6)
+    cut = jaccard_distance(features, k1=20, k2=6, max_distance=0.5)
+    assert cut.nnz == int((reference < 0.5).sum()) < full.nnz
+    assert np.all(cut.data < 0.5)
+    assert np.all(cut.diagonal() < 1e-6)  # the diagonal is stored, as explicit zeros
+
+
+def test_torch_backend_and_every_input_dtype_agree():
+    features = reid_like(5)
+    reference = as_dense(jaccard_distance(features, k1=20, k2=6, knn_backend="faiss"))
+    for variant in (features.astype(np.float32), torch.from_numpy(features.astype(np.float32))):
+        np.testing.assert_allclose(as_dense(jaccard_distance(variant, 20, 6, knn_backend="torch")), reference, atol=1e-6)
+    half = features.astype(np.float16)
+    np.testing.assert_allclose(as_dense(jaccard_distance(half, 20, 6)), dense_jaccard(half.astype(np.float64), 20, 6),
+                               atol=1e-6)
+
+
+def test_block_size_does_not_change_the_result():
+    features = reid_like(6)
+    a = jaccard_distance(features, 20, 6, block=7)
+    b = jaccard_distance(features, 20, 6, block=1000)
+    assert (a != b).nnz == 0
+
+
+def test_bad_input_is_refused():
+    with pytest.raises(ValueError, match=r"non-empty \(N, D\) array"):
+        jaccard_distance(np.zeros((0, 4)))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        jaccard_distance(np.full((5, 4), np.nan))
+    with pytest.raises(ValueError, match="k1 and k2 must be >= 1"):
+        jaccard_distance(np.ones((5, 4)), k1=0)

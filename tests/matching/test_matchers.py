@@ -1,0 +1,70 @@
+"""Prototype matching: planted correspondences, unequal sizes, thresholds, the registry."""
+import pytest
+import torch
+
+from fastreid_ext.matching import MATCHER_REGISTRY, CrossModalMatches, match_prototypes
+
+
+def planted(k=20, dim=32, noise=0.2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    protos_a = torch.randn(k, dim, generator=g)
+    perm = torch.randperm(k, generator=g)
+    protos_b = protos_a[perm] + noise * torch.randn(k, dim, generator=g)  # b_j is a noisy a_perm[j]
+    return protos_a, protos_b, perm
+
+
+@pytest.mark.parametrize("method", ["ot", "hungarian"])
+def test_a_planted_permutation_is_recovered_under_noise(method):
+    protos_a, protos_b, perm = planted()
+    matches = match_prototypes(protos_a, protos_b, method=method)
+    assert torch.equal(matches.b_to_a, perm)
+    assert torch.equal(matches.a_to_b[perm], torch.arange(20))
+    assert (matches.a_confidence > 0.5).all() and (matches.b_confidence <= 1).all()
+
+
+def test_ot_gives_every_cluster_of_the_larger_side_a_match_and_hungarian_leaves_the_surplus():
+    protos_a, protos_b, perm = planted(k=6)
+    # A has 12 clusters: each of B's 6 identities split in two noisy halves
+    protos_a = torch.cat([protos_a, protos_a + 0.05 * torch.randn(6, 32, generator=torch.Generator().manual_seed(1))])
+    matches = match_prototypes(protos_a, protos_b, method="ot")
+    assert matches.num_matched_a == 12 and matches.num_matched_b == 6
+    inverse = torch.argsort(perm)  # a's identity i lives at b index inverse[i]
+    assert torch.equal(matches.a_to_b, torch.cat([inverse, inverse]))  # two A clusters per B cluster
+    assert matches.plan.shape == (12, 6)
+    torch.testing.assert_close(matches.plan.sum(1), torch.full((12,), 1 / 12), atol=1e-5, rtol=0)
+
+    one_to_one = match_prototypes(protos_a, protos_b, method="hungarian")
+    assert one_to_one.num_matched_a == 6 and one_to_one.num_matched_b == 6 and one_to_one.plan is None
+    assert (one_to_one.a_confidence[one_to_one.a_to_b < 0] == 0).all()
+
+
+def test_threshold_drops_low_mass_matches():
+    protos_a, protos_b, _ = planted(noise=3.0, seed=2)  # mostly noise: diffuse plan
+    loose = match_prototypes(protos_a, protos_b, method="ot", threshold=0.0)
+    strict = match_prototypes(protos_a, protos_b, method="ot", threshold=0.9)
+    assert loose.num_matched_a == 20 and strict.num_matched_a < 20
+    assert (strict.a_confidence[strict.a_to_b >= 0] >= 0.9).all()
+    assert (strict.a_confidence[strict.a_to_b < 0] == 0).all()
+
+
+def test_another_project_registers_its_own_matcher():
+    @MATCHER_REGISTRY.register()
+    def nearest_prototype(protos_a, protos_b, **_):
+        sims = torch.nn.functional.normalize(protos_a, dim=1) @ torch.nn.functional.normalize(protos_b, dim=1).t()
+        a_conf, a_to_b = sims.max(1)
+        b_conf, b_to_a = sims.max(0)
+        return CrossModalMatches(a_to_b, b_to_a, a_conf, b_conf)
+
+    protos_a, protos_b, perm = planted(seed=3)
+    assert torch.equal(match_prototypes(protos_a, protos_b, method="nearest_prototype").b_to_a, perm)
+    with pytest.raises(KeyError, match=r"unknown matcher 'sinkhorn3'; registered: \[.*'hungarian'.*'ot'"):
+        match_prototypes(protos_a, protos_b, method="sinkhorn3")
+
+
+def test_bad_prototypes_are_refused():
+    with pytest.raises(ValueError, match=r"protos_a must be a non-empty \(K, D\) matrix"):
+        match_prototypes(torch.zeros(0, 4), torch.ones(3, 4))
+    with pytest.raises(ValueError, match="protos_b contains NaN or inf"):
+        match_prototypes(torch.ones(3, 4), torch.full((2, 4), float("inf")))
+    with pytest.raises(ValueError, match="prototype dimensions differ: 4 vs 5"):
+        match_prototypes(torch.ones(3, 4), torch.ones(2, 5), method="hungarian")
