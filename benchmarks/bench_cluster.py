@@ -27,9 +27,12 @@ EPS, MIN_SAMPLES, K1, K2 = 0.6, 4, 30, 6
 def reid_features(n: int, dim: int = 2048, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     ids = max(2, n // 50)
-    centres = rng.normal(size=(ids, dim)).astype(np.float32)
+    centres = rng.standard_normal((ids, dim), dtype=np.float32)
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    return centres[rng.integers(0, ids, n)] + rng.normal(scale=1 / np.sqrt(dim), size=(n, dim)).astype(np.float32)
+    features = rng.standard_normal((n, dim), dtype=np.float32)
+    features /= np.sqrt(dim)
+    features += centres[rng.integers(0, ids, n)]
+    return features
 
 
 def faiss_ranks(x: np.ndarray, k: int) -> np.ndarray:

@@ -10,7 +10,9 @@ import fastreid_ext  # noqa: F401  (first: makes fastreid importable on this sta
 import miot
 from fastreid.config import get_cfg
 from fastreid.engine import default_argument_parser, default_setup, launch
+from fastreid.utils import comm
 from fastreid.utils.checkpoint import Checkpointer
+from fastreid.utils.logger import setup_logger
 from fastreid_ext import add_ext_config
 from fastreid_ext.compat import set_dataset_root
 from fastreid_ext.engine import build_trainer_class, resolve_device, seed_everything
@@ -26,6 +28,8 @@ def setup(args):
     resolve_device(cfg)
     cfg.freeze()
     default_setup(cfg, args)
+    for name in ("fastreid_ext", "miot"):
+        setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name=name)
     seed_everything(cfg.SEED)
     set_dataset_root(cfg.DATASETS.ROOT)
     return cfg

@@ -66,22 +66,24 @@ def make_identity(rng: np.random.Generator) -> Identity:
         pattern_colour=PALETTE[pattern_colour], period=float(rng.uniform(0.05, 0.12)),
         long_sleeves=bool(rng.random() < 0.5), skin=SKIN[rng.integers(0, len(SKIN))],
         bag=int(rng.choice(3, p=[0.5, 0.25, 0.25])), bag_colour=PALETTE[bag_colour],
-        material=rng.uniform(-0.2, 0.2, size=3).astype(np.float32))
+        material=rng.uniform(-0.15, 0.15, size=3).astype(np.float32))
 
 
 def make_camera(rng: np.random.Generator, infrared: bool) -> Camera:
     if infrared:
-        return Camera(True, np.ones(3, np.float32), np.full(3, rng.uniform(0.12, 0.35), np.float32),
-                      float(rng.uniform(0.03, 0.1)), float(rng.uniform(0.9, 1.05)), float(rng.uniform(0.04, 0.08)))
-    return Camera(False, rng.uniform(0.65, 1.3, size=3).astype(np.float32),
-                  rng.uniform(0.2, 0.8, size=3).astype(np.float32), float(rng.uniform(0.05, 0.2)),
+        return Camera(True, np.ones(3, np.float32), np.full(3, rng.uniform(0.1, 0.3), np.float32),
+                      float(rng.uniform(0.02, 0.06)), float(rng.uniform(0.9, 1.05)), float(rng.uniform(0.04, 0.08)))
+    return Camera(False, rng.uniform(0.8, 1.2, size=3).astype(np.float32),
+                  rng.uniform(0.3, 0.7, size=3).astype(np.float32), float(rng.uniform(0.03, 0.1)),
                   float(rng.uniform(0.85, 1.1)), float(rng.uniform(0.02, 0.05)))
 
 
 def thermal(colour: np.ndarray, mapping: np.ndarray) -> float:
-    """Data-set-wide, non-monotonic colour -> infrared intensity in [0.05, 0.75]."""
+    """Data-set-wide colour -> infrared intensity in [0.1, 0.85]: mostly the luminance, partly a
+    non-monotonic function of the colour (so different colours may look alike, and the reverse)."""
+    luma = float(np.dot([0.299, 0.587, 0.114], colour / 255.0))
     phase = float(mapping[:3] @ (colour / 255.0) + mapping[3])
-    return 0.4 + 0.35 * np.sin(2 * np.pi * phase)
+    return 0.1 + 0.55 * luma + 0.2 * (0.5 + 0.5 * np.sin(2 * np.pi * phase))
 
 
 def render(person: Identity, camera: Camera, mapping: np.ndarray, rng: np.random.Generator,
@@ -97,8 +99,8 @@ def render(person: Identity, camera: Camera, mapping: np.ndarray, rng: np.random
     canvas = camera.background[None, None, :] + (texture + 0.15 * (y - 0.5))[..., None]
 
     # pose of this image
-    scale = person.height * camera.scale * rng.uniform(0.92, 1.05)
-    cx = aspect * (0.5 + rng.uniform(-0.08, 0.08))
+    scale = person.height * camera.scale * rng.uniform(0.95, 1.04)
+    cx = aspect * (0.5 + rng.uniform(-0.05, 0.05))
     feet = min(0.99, 0.5 + scale / 2 + rng.uniform(-0.04, 0.04))
     top_y = feet - scale
     head_r = person.head * scale
@@ -149,9 +151,8 @@ def render(person: Identity, camera: Camera, mapping: np.ndarray, rng: np.random
 
     canvas = canvas + rng.normal(0, camera.noise, size=canvas.shape)
     image = np.clip(canvas * 255, 0, 255).astype(np.uint8)
-    if camera.infrared:  # single-channel sensor at half resolution, stored as 3 channels
-        gray = Image.fromarray(image[..., 0]).resize((width // 2, height // 2), Image.BILINEAR)
-        image = np.repeat(np.asarray(gray.resize((width, height), Image.BILINEAR))[..., None], 3, axis=2)
+    if camera.infrared:  # single-channel sensor, stored as 3 identical channels
+        image = np.repeat(image[..., :1], 3, axis=2)
     return image
 
 

@@ -1,4 +1,9 @@
-"""MIOT: Mutual-Information guided Optimal Transport for unsupervised visible-infrared ReID."""
-from .config import add_miot_config
+"""MIOT: Mutual-Information guided Optimal Transport for unsupervised visible-infrared ReID.
 
-__all__ = ["add_miot_config"]
+Importing registers the "MIOT" meta-architecture and the "MIOTTrainer" trainer.
+"""
+from .config import add_miot_config
+from .meta_arch import MIOT
+from .trainer import MIOTTrainer
+
+__all__ = ["MIOT", "MIOTTrainer", "add_miot_config"]

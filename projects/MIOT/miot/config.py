@@ -1,8 +1,43 @@
-"""add_miot_config: every MIOT hyper-parameter, under cfg.MIOT, with its default."""
+"""add_miot_config: every MIOT hyper-parameter (see shared METHOD.md), under cfg.MIOT."""
 from fastreid.config import CfgNode as CN
 
 
 def add_miot_config(cfg: CN) -> CN:
     """Add the ``MIOT`` node to a fastreid config (in place) and return it."""
-    cfg.MIOT = CN()
+    _C = cfg
+    _C.MIOT = CN()
+    # --- model
+    _C.MIOT.TWO_STREAM = True  # modality-specific stem (conv1 .. layer1), shared deeper layers (AGW / PGM)
+    # --- alternating loop
+    _C.MIOT.ITERS = 200  # training iterations per epoch (PGM: 200 SYSU-MM01, 100 RegDB); 0 = one pass
+    _C.MIOT.WARMUP_RATIO = 0.2  # first 20 % of epochs: intra-modality term only (stage 1)
+    _C.MIOT.EXTRACT_FLIP = True  # flip-averaged features for clustering
+    _C.MIOT.EXTRACT_BATCH = 128  # images per batch when extracting features for clustering
+    # --- pseudo labels: k-reciprocal Jaccard distance + DBSCAN, per modality (ClusterContrast / PGM)
+    _C.MIOT.CLUSTER = CN()
+    _C.MIOT.CLUSTER.EPS = 0.6  # DBSCAN radius (0.3 on RegDB)
+    _C.MIOT.CLUSTER.MIN_SAMPLES = 4  # DBSCAN core-point size
+    _C.MIOT.CLUSTER.K1 = 30  # k-reciprocal neighbourhood
+    _C.MIOT.CLUSTER.K2 = 6  # local query expansion
+    _C.MIOT.CLUSTER.KNN_BACKEND = "auto"  # auto | faiss | faiss-gpu | torch | torch-cuda
+    # --- OTPA: cross-modality matching of prototypes
+    _C.MIOT.MATCHER = CN()
+    _C.MIOT.MATCHER.NAME = "ot"  # a name in fastreid_ext.matching.MATCHER_REGISTRY (ot | hungarian), or "none"
+    _C.MIOT.MATCHER.REG = 0.05  # entropic regularisation ε of the uniform-prior OT
+    _C.MIOT.MATCHER.MAX_ITER = 1000  # Sinkhorn iterations at most
+    _C.MIOT.MATCHER.TOL = 1e-6  # Sinkhorn stopping threshold on the marginal error
+    _C.MIOT.MATCHER.THRESHOLD = 0.0  # drop matches whose normalised plan mass is below τ_match
+    # --- PBCL: prototype-based contrastive learning
+    _C.MIOT.TEMP = 0.05  # temperature τ of the prototype softmax (ClusterContrast)
+    _C.MIOT.MOMENTUM = 0.1  # memory momentum μ: m <- μ m + (1 - μ) f
+    _C.MIOT.CROSS = CN()
+    _C.MIOT.CROSS.ENABLED = True  # cross-modality term L_cross (stage 2)
+    _C.MIOT.CROSS.WEIGHT = 1.0  # λ_cross
+    # --- CPAL: cross prediction alignment
+    _C.MIOT.CPAL = CN()
+    _C.MIOT.CPAL.ENABLED = True  # L_cpal (stage 2, needs a matcher)
+    _C.MIOT.CPAL.WEIGHT = 0.5  # λ_cpal
+    _C.MIOT.CPAL.TRANSFER = "plan"  # map predictions through the row-normalised plan ("plan") or the matches ("matches")
+    # --- diagnostics (data sets with ground truth, e.g. SynVI; never used for training)
+    _C.MIOT.DIAGNOSTICS = True  # log cluster purity and matching accuracy when true identities are known
     return cfg

@@ -1,0 +1,44 @@
+"""The two-modality training set and sampler whose pseudo labels the loop replaces each epoch."""
+from typing import Sequence
+
+import numpy as np
+
+from fastreid_ext.data import CrossModalityIdentitySampler, ImageListDataset, Sample
+
+
+class PseudoLabelledTrainSet(ImageListDataset):
+    """Visible samples, then infrared samples. Items carry their ``index``; the model maps it
+    to the current pseudo label, so labels changed between epochs reach data-loader workers
+    without rebuilding them. ``len()`` is one epoch of ``epoch_length`` images (fastreid
+    derives its iterations per epoch from it)."""
+
+    def __init__(self, visible: Sequence[Sample], infrared: Sequence[Sample], transforms, epoch_length: int = 0):
+        super().__init__(list(visible) + list(infrared), transforms, labels=[-1] * (len(visible) + len(infrared)))
+        self.num_visible = len(visible)
+        self.epoch_length = epoch_length or len(self.samples)
+
+    def __len__(self) -> int:
+        return self.epoch_length
+
+    @property
+    def num_classes(self) -> int:
+        """Read by fastreid's DefaultTrainer; pseudo-label counts change every epoch, so 0."""
+        return 0
+
+    @property
+    def has_diagnostic_ids(self) -> bool:
+        return all(s.diagnostic_pid >= 0 for s in self.samples)
+
+    def diagnostic_ids(self, modality: int) -> np.ndarray:
+        part = self.samples[: self.num_visible] if modality == 0 else self.samples[self.num_visible:]
+        return np.asarray([s.diagnostic_pid for s in part])
+
+
+class RelabelableSampler(CrossModalityIdentitySampler):
+    """``CrossModalityIdentitySampler`` whose labels can be replaced between epochs."""
+
+    def set_labels(self, labels_visible: Sequence[int], labels_infrared: Sequence[int]) -> None:
+        groups = [self._group(labels_visible, 0), self._group(labels_infrared, len(labels_visible))]
+        if not groups[0] or not groups[1]:
+            raise ValueError("pseudo labels leave a modality without any labelled sample")
+        self.groups = groups

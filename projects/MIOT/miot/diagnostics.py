@@ -1,0 +1,32 @@
+"""Quality of pseudo labels and matches, measured against true identities where a data set
+has them (SynVI does). For logging only: nothing here feeds training."""
+import numpy as np
+
+
+def _majority_ids(labels: np.ndarray, true_ids: np.ndarray) -> dict:
+    majority = {}
+    for label in np.unique(labels[labels >= 0]):
+        ids, counts = np.unique(true_ids[labels == label], return_counts=True)
+        majority[int(label)] = (int(ids[np.argmax(counts)]), int(counts.max()))
+    return majority
+
+
+def cluster_purity(labels: np.ndarray, true_ids: np.ndarray) -> float:
+    """Fraction of clustered samples whose identity is their cluster's majority identity."""
+    clustered = labels >= 0
+    if not clustered.any():
+        return 0.0
+    majority = _majority_ids(labels, true_ids)
+    return sum(count for _, count in majority.values()) / int(clustered.sum())
+
+
+def matching_accuracy(labels_visible: np.ndarray, ids_visible: np.ndarray, labels_infrared: np.ndarray,
+                      ids_infrared: np.ndarray, infrared_to_visible: np.ndarray) -> float:
+    """Fraction of infrared clusters matched to a visible cluster of the same (majority) identity;
+    unmatched infrared clusters count as wrong."""
+    major_v, major_r = _majority_ids(labels_visible, ids_visible), _majority_ids(labels_infrared, ids_infrared)
+    if not major_r:
+        return 0.0
+    correct = sum(1 for r, (rid, _) in major_r.items()
+                  if infrared_to_visible[r] >= 0 and major_v.get(int(infrared_to_visible[r]), (None,))[0] == rid)
+    return correct / len(major_r)

@@ -1,0 +1,171 @@
+"""The MIOT alternating loop as a fastreid hook: before each epoch, extract features of both
+modalities, cluster each, compute prototypes, match them, relabel, reset the memories."""
+import logging
+import sys
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from fastreid.engine import HookBase
+from fastreid.utils import comm
+from tqdm import tqdm
+
+from fastreid_ext.cluster import dbscan_labels
+from fastreid_ext.data import build_inference_loader
+from fastreid_ext.matching import match_prototypes
+
+from .diagnostics import cluster_purity, matching_accuracy
+from .meta_arch import transfer_maps
+
+logger = logging.getLogger(__name__)
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if hasattr(model, "module") else model
+
+
+@torch.no_grad()
+def extract_features(model: torch.nn.Module, loader, flip: bool, progress: bool = False) -> torch.Tensor:
+    """(N, D) L2-normalised (flip-averaged) embeddings of a loader's images, in order, on CPU."""
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        for batch in tqdm(loader, desc="extract", disable=not progress, leave=False):
+            features = model(batch)
+            if flip:
+                features = features + model(dict(batch, images=batch["images"].flip(dims=[3])))
+            out.append(F.normalize(features, dim=1).cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(out)
+
+
+def prototypes_of(features: torch.Tensor, labels: np.ndarray) -> torch.Tensor:
+    """(K, D) L2-normalised means of each cluster 0..K-1 (label -1 ignored)."""
+    num = int(labels.max()) + 1
+    labels_t = torch.as_tensor(labels)
+    keep = labels_t >= 0
+    sums = torch.zeros(num, features.shape[1]).index_add_(0, labels_t[keep], features[keep])
+    return F.normalize(sums, dim=1)
+
+
+class MIOTLoopHook(HookBase):
+    """Re-clusters and re-matches before every epoch, and is checkpointed with the model.
+
+    Fallbacks (logged): a modality where DBSCAN finds no cluster keeps the previous epoch's
+    labels, or on the first epoch uses one label per image; without prototypes on both
+    sides, or with ``MIOT.MATCHER.NAME none``, the epoch trains the intra term only.
+    """
+
+    def __init__(self, cfg, train_set, sampler):
+        self.cfg = cfg
+        self.train_set = train_set  # visible samples first, then infrared
+        self.sampler = sampler
+        self.num_visible = train_set.num_visible
+        self.warmup_epochs = int(round(cfg.MIOT.WARMUP_RATIO * cfg.SOLVER.MAX_EPOCH))
+        self.state: Dict[str, torch.Tensor] = {}
+
+    # ------------------------------------------------------------------------ the loop
+    def before_epoch(self):
+        epoch = self.trainer.epoch
+        model = unwrap(self.trainer.model)
+        features = self._extract(model)
+        labels_v, labels_r = self._cluster(features[: self.num_visible], 0), \
+            self._cluster(features[self.num_visible:], 1)
+        protos_v = prototypes_of(features[: self.num_visible], labels_v)
+        protos_r = prototypes_of(features[self.num_visible:], labels_r)
+        matches = self._match(protos_v, protos_r, epoch)
+        self._apply(model, labels_v, labels_r, protos_v, protos_r, matches, epoch)
+        self._log(labels_v, labels_r, matches, epoch)
+
+    def _extract(self, model) -> torch.Tensor:
+        cfg = self.cfg
+        loader = build_inference_loader(cfg, self.train_set.samples, batch_size=cfg.MIOT.EXTRACT_BATCH)
+        progress = comm.is_main_process() and sys.stderr.isatty()
+        return extract_features(model, loader, cfg.MIOT.EXTRACT_FLIP, progress=progress)
+
+    def _cluster(self, features: torch.Tensor, modality: int) -> np.ndarray:
+        c = self.cfg.MIOT.CLUSTER
+        labels = dbscan_labels(features.numpy(), eps=c.EPS, min_samples=c.MIN_SAMPLES, k1=c.K1, k2=c.K2,
+                               knn_backend=c.KNN_BACKEND)
+        if labels.max() < 0:
+            key = "labels_visible" if modality == 0 else "labels_infrared"
+            if key in self.state:
+                logger.warning("modality %d: no cluster this epoch; keeping the previous epoch's labels", modality)
+                return self.state[key].numpy()
+            logger.warning("modality %d: no cluster; training on one label per image this epoch "
+                           "(consider a larger MIOT.CLUSTER.EPS)", modality)
+            return np.arange(len(labels))
+        return labels
+
+    def _match(self, protos_v: torch.Tensor, protos_r: torch.Tensor, epoch: int):
+        m = self.cfg.MIOT.MATCHER
+        if m.NAME.lower() == "none" or epoch < self.warmup_epochs:
+            return None
+        return match_prototypes(protos_v, protos_r, method=m.NAME, reg=m.REG, max_iter=m.MAX_ITER, tol=m.TOL,
+                                threshold=m.THRESHOLD)
+
+    def _apply(self, model, labels_v, labels_r, protos_v, protos_r, matches, epoch: int) -> None:
+        cfg = self.cfg.MIOT
+        labels = torch.as_tensor(np.concatenate([labels_v, labels_r]), dtype=torch.long)
+        model.memory_visible.reset(protos_v)
+        model.memory_infrared.reset(protos_r)
+        model.set_pseudo_labels(labels)
+        kv, kr = len(protos_v), len(protos_r)
+        if matches is None:
+            model.set_matches(torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long),
+                              torch.zeros(0, 0), torch.zeros(0, 0), 0.0, 0.0)
+        else:
+            t_v, t_r = transfer_maps(matches, kv, kr, cfg.CPAL.TRANSFER)
+            model.set_matches(matches.a_to_b, matches.b_to_a, t_v, t_r,
+                              cfg.CROSS.WEIGHT if cfg.CROSS.ENABLED else 0.0,
+                              cfg.CPAL.WEIGHT if cfg.CPAL.ENABLED else 0.0)
+        self.sampler.set_labels(labels_v, labels_r)
+        self.state = {
+            "epoch": torch.tensor(epoch),
+            "labels_visible": torch.as_tensor(labels_v),
+            "labels_infrared": torch.as_tensor(labels_r),
+            "memory_visible": model.memory_visible.features.cpu(),
+            "memory_infrared": model.memory_infrared.features.cpu(),
+        }
+        if matches is not None:
+            self.state.update(visible_to_infrared=matches.a_to_b.cpu(), infrared_to_visible=matches.b_to_a.cpu())
+
+    def _log(self, labels_v: np.ndarray, labels_r: np.ndarray, matches, epoch: int) -> None:
+        metrics = {
+            "clusters_visible": int(labels_v.max() + 1), "clusters_infrared": int(labels_r.max() + 1),
+            "outliers_visible": int((labels_v < 0).sum()), "outliers_infrared": int((labels_r < 0).sum()),
+        }
+        if matches is not None:
+            metrics["matched_infrared"] = matches.num_matched_b
+            metrics["match_confidence"] = float(matches.b_confidence[matches.b_to_a >= 0].mean()) \
+                if matches.num_matched_b else 0.0
+        if self.cfg.MIOT.DIAGNOSTICS and self.train_set.has_diagnostic_ids:
+            ids_v, ids_r = self.train_set.diagnostic_ids(0), self.train_set.diagnostic_ids(1)
+            metrics["purity_visible"] = cluster_purity(labels_v, ids_v)
+            metrics["purity_infrared"] = cluster_purity(labels_r, ids_r)
+            if matches is not None:
+                metrics["matching_accuracy"] = matching_accuracy(labels_v, ids_v, labels_r, ids_r, matches.b_to_a.numpy())
+        logger.info("epoch %d pseudo labels: %s", epoch, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+        storage = self.trainer.storage
+        for key, value in metrics.items():
+            storage.put_scalar(key, value, smoothing_hint=False)
+
+    # ------------------------------------------------------------------- checkpointing
+    def state_dict(self) -> Dict[str, torch.Tensor]:
+        return dict(self.state)
+
+    def load_state_dict(self, state: Dict[str, torch.Tensor]) -> None:
+        """Restore labels, memories and matches of the last clustered epoch."""
+        self.state = dict(state)
+        if not state:
+            return
+        model = unwrap(self.trainer.model) if hasattr(self, "trainer") else None
+        labels_v, labels_r = state["labels_visible"].numpy(), state["labels_infrared"].numpy()
+        self.sampler.set_labels(labels_v, labels_r)
+        if model is not None:
+            model.set_pseudo_labels(torch.cat([state["labels_visible"], state["labels_infrared"]]))
+            model.memory_visible.reset(state["memory_visible"])
+            model.memory_infrared.reset(state["memory_infrared"])

@@ -1,0 +1,55 @@
+"""MIOT losses: prototype-based contrastive learning (PBCL) and cross prediction alignment (CPAL).
+
+Tensors in, tensors out; labels -1 (outliers, or clusters without a match) are ignored.
+"""
+import torch
+import torch.nn.functional as F
+
+
+def prototype_contrast(logits: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
+    """PBCL term: mean over valid samples of -log softmax(f·M / τ)[target].
+
+    Args:
+        logits: (B, K) similarities f·M_k.
+        targets: (B,) prototype index per sample, -1 to ignore.
+    """
+    valid = targets >= 0
+    if not bool(valid.any()):
+        return logits.sum() * 0.0  # keeps the graph; contributes nothing
+    return F.cross_entropy(logits[valid] / temperature, targets[valid])
+
+
+def transfer_matrix_from_plan(plan: torch.Tensor) -> torch.Tensor:
+    """(K_own, K_other) row-stochastic map: the OT plan with each row normalised to 1."""
+    return plan / plan.sum(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def transfer_matrix_from_matches(own_to_other: torch.Tensor, num_other: int) -> torch.Tensor:
+    """(K_own, K_other) one-hot rows from hard matches (unmatched rows are all zero)."""
+    transfer = torch.zeros(len(own_to_other), num_other, device=own_to_other.device)
+    matched = own_to_other >= 0
+    transfer[matched.nonzero().squeeze(1), own_to_other[matched]] = 1.0
+    return transfer
+
+
+def cross_prediction_alignment(own_logits: torch.Tensor, other_logits: torch.Tensor, transfer: torch.Tensor,
+                               temperature: float, valid: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """CPAL: symmetric KL between the own-modality prediction mapped to the other modality,
+    p_map = softmax(f·M_own/τ) T, and the other-modality prediction p_other = softmax(f·M_other/τ),
+    each direction with the other side detached:
+    0.5 [KL(sg(p_map) || p_other) + KL(sg(p_other) || p_map)], averaged over valid samples.
+
+    Args:
+        own_logits: (B, K_own); other_logits: (B, K_other); transfer: (K_own, K_other).
+        valid: (B,) bool, samples that take part (e.g. clustered ones).
+    """
+    if not bool(valid.any()):
+        return own_logits.sum() * 0.0
+    p_mapped = F.softmax(own_logits[valid] / temperature, dim=1) @ transfer.to(own_logits.dtype)
+    p_mapped = p_mapped / p_mapped.sum(dim=1, keepdim=True).clamp_min(eps)
+    log_p_other = F.log_softmax(other_logits[valid] / temperature, dim=1)
+    log_p_mapped = torch.log(p_mapped.clamp_min(eps))
+    p_other = log_p_other.exp()
+    kl_to_other = (p_mapped.detach() * (torch.log(p_mapped.detach().clamp_min(eps)) - log_p_other)).sum(1)
+    kl_to_mapped = (p_other.detach() * (log_p_other.detach() - log_p_mapped)).sum(1)
+    return 0.5 * (kl_to_other + kl_to_mapped).mean()

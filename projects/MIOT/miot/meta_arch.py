@@ -1,0 +1,142 @@
+"""The MIOT model: a fastreid backbone with a modality-specific stem, a GeM + BN neck, and
+the per-modality prototype memories that its training losses are computed against."""
+import copy
+from typing import Dict
+
+import torch
+import torch.nn.functional as F
+from fastreid.layers import pooling
+from fastreid.modeling.backbones import build_backbone
+from fastreid.modeling.meta_arch import META_ARCH_REGISTRY
+from torch import nn
+
+from .losses import (cross_prediction_alignment, prototype_contrast, transfer_matrix_from_matches,
+                     transfer_matrix_from_plan)
+from .memory import PrototypeMemory
+
+STEM = ("conv1", "bn1", "relu", "maxpool", "layer1")
+SHARED = ("layer2", "layer3", "layer4")
+
+
+def split_resnet(backbone: nn.Module, two_stream: bool):
+    """(visible stem, infrared stem, shared trunk) of a fastreid ResNet-family backbone."""
+    missing = [name for name in STEM + SHARED if not hasattr(backbone, name)]
+    if missing or any(len(getattr(backbone, f"NL_{i}", [])) for i in range(1, 5)):
+        raise ValueError(f"MIOT needs a fastreid ResNet-family backbone without non-local blocks "
+                         f"(MODEL.BACKBONE.NAME build_resnet_backbone, WITH_NL False); missing {missing}")
+    stem = nn.Sequential(*(getattr(backbone, name) for name in STEM))
+    return stem, (copy.deepcopy(stem) if two_stream else stem), nn.Sequential(*(getattr(backbone, n) for n in SHARED))
+
+
+@META_ARCH_REGISTRY.register()
+class MIOT(nn.Module):
+    """Embeds images into L2-normalised features; in training, returns the MIOT losses.
+
+    Inputs are fastreid batches: ``images`` (B, 3, H, W) in [0, 255], ``modalities`` (B,)
+    (0 visible, 1 infrared) and, in training, ``index`` (B,) into the training set, whose
+    pseudo labels the loop sets with :meth:`set_pseudo_labels`.
+    """
+
+    def __init__(self, cfg):
+        super().__init__()
+        backbone = build_backbone(cfg)
+        self.stem_visible, self.stem_infrared, self.trunk = split_resnet(backbone, cfg.MIOT.TWO_STREAM)
+        self.pool = getattr(pooling, cfg.MODEL.HEADS.POOL_LAYER)()
+        feat_dim = cfg.MODEL.BACKBONE.FEAT_DIM
+        self.neck = nn.BatchNorm1d(feat_dim)
+        self.neck.bias.requires_grad_(False)
+        self.register_buffer("pixel_mean", torch.tensor(cfg.MODEL.PIXEL_MEAN).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(cfg.MODEL.PIXEL_STD).view(1, -1, 1, 1), persistent=False)
+
+        self.temperature = cfg.MIOT.TEMP
+        self.memory_visible = PrototypeMemory(feat_dim, cfg.MIOT.MOMENTUM)
+        self.memory_infrared = PrototypeMemory(feat_dim, cfg.MIOT.MOMENTUM)
+        # pseudo label of every training image (visible first, then infrared); -1 = outlier
+        self.register_buffer("pseudo_labels", torch.zeros(0, dtype=torch.long), persistent=False)
+        # cross-modality matches of the current epoch (-1 = unmatched) and the CPAL transfer maps
+        self.register_buffer("visible_to_infrared", torch.zeros(0, dtype=torch.long), persistent=False)
+        self.register_buffer("infrared_to_visible", torch.zeros(0, dtype=torch.long), persistent=False)
+        self.register_buffer("transfer_visible", torch.zeros(0, 0), persistent=False)
+        self.register_buffer("transfer_infrared", torch.zeros(0, 0), persistent=False)
+        self.cross_weight = 0.0  # set by the loop: 0 in the warm-up stage or without matching
+        self.cpal_weight = 0.0
+
+    @property
+    def device(self) -> torch.device:
+        return self.pixel_mean.device
+
+    # ------------------------------------------------------------------ state set by the loop
+    @torch.no_grad()
+    def set_pseudo_labels(self, labels: torch.Tensor) -> None:
+        self.pseudo_labels = labels.to(self.device, torch.long)
+
+    @torch.no_grad()
+    def set_matches(self, visible_to_infrared: torch.Tensor, infrared_to_visible: torch.Tensor,
+                    transfer_visible: torch.Tensor, transfer_infrared: torch.Tensor,
+                    cross_weight: float, cpal_weight: float) -> None:
+        """Matches (Kv,), (Kr,) and CPAL transfer maps (Kv, Kr), (Kr, Kv) of this epoch."""
+        self.visible_to_infrared = visible_to_infrared.to(self.device, torch.long)
+        self.infrared_to_visible = infrared_to_visible.to(self.device, torch.long)
+        self.transfer_visible = transfer_visible.to(self.device, torch.float32)
+        self.transfer_infrared = transfer_infrared.to(self.device, torch.float32)
+        self.cross_weight, self.cpal_weight = float(cross_weight), float(cpal_weight)
+
+    # ---------------------------------------------------------------------------- forward
+    def embed(self, images: torch.Tensor, modalities: torch.Tensor) -> torch.Tensor:
+        """(B, D) L2-normalised embeddings."""
+        x = (images.to(self.device, torch.float32) - self.pixel_mean) / self.pixel_std
+        modalities = modalities.to(self.device)
+        infrared = modalities == 1
+        stem_out = None
+        for mask, stem in ((~infrared, self.stem_visible), (infrared, self.stem_infrared)):
+            if bool(mask.any()):
+                part = stem(x[mask])
+                if stem_out is None:
+                    stem_out = part.new_empty((x.shape[0],) + part.shape[1:])
+                stem_out[mask] = part
+        pooled = self.pool(self.trunk(stem_out)).flatten(1)
+        return F.normalize(self.neck(pooled), dim=1)
+
+    def forward(self, batched_inputs: Dict):
+        features = self.embed(batched_inputs["images"], batched_inputs["modalities"])
+        if not self.training:
+            return features
+        if self.pseudo_labels.numel() == 0:
+            raise RuntimeError("MIOT has no pseudo labels: train it with MIOTTrainer, whose loop sets them")
+        labels = self.pseudo_labels[batched_inputs["index"].to(self.device)]
+        return self.losses(features, labels, batched_inputs["modalities"].to(self.device))
+
+    def losses(self, features: torch.Tensor, labels: torch.Tensor, modalities: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """PBCL (intra + cross) and CPAL against the memories; labels (B,) index each sample's
+        own-modality prototype (-1 = outlier)."""
+        intra, cross, cpal = [], [], []
+        sides = ((0, self.memory_visible, self.memory_infrared, self.visible_to_infrared, self.transfer_visible),
+                 (1, self.memory_infrared, self.memory_visible, self.infrared_to_visible, self.transfer_infrared))
+        for modality, own, other, own_to_other, transfer in sides:
+            mask = modalities == modality
+            f, y = features[mask], labels[mask]
+            own_logits = own(f, y)  # updates this modality's memory after backward
+            intra.append(prototype_contrast(own_logits, y, self.temperature) * f.shape[0])
+            if self.cross_weight > 0 or self.cpal_weight > 0:
+                no_update = torch.full_like(y, -1)
+                other_logits = other(f, no_update)
+                clustered = y >= 0
+                cross_targets = torch.where(clustered, own_to_other[y.clamp_min(0)], no_update)
+                cross.append(prototype_contrast(other_logits, cross_targets, self.temperature) * f.shape[0])
+                cpal.append(cross_prediction_alignment(own_logits, other_logits, transfer, self.temperature,
+                                                       clustered) * f.shape[0])
+        batch = features.shape[0]
+        losses = {"loss_intra": sum(intra) / batch}
+        if cross:
+            losses["loss_cross"] = self.cross_weight * sum(cross) / batch
+            losses["loss_cpal"] = self.cpal_weight * sum(cpal) / batch
+        return losses
+
+
+def transfer_maps(matches, num_visible: int, num_infrared: int, mode: str):
+    """CPAL transfer maps (Kv, Kr) and (Kr, Kv) from a matcher's output."""
+    if mode == "plan" and matches.plan is not None:
+        plan = matches.plan.float()
+        return transfer_matrix_from_plan(plan), transfer_matrix_from_plan(plan.t())
+    return (transfer_matrix_from_matches(matches.a_to_b, num_infrared),
+            transfer_matrix_from_matches(matches.b_to_a, num_visible))

@@ -1,0 +1,52 @@
+"""MIOTTrainer: fastreid's DefaultTrainer with MIOT's loader, evaluator and loop hook."""
+import logging
+
+import numpy as np
+import torch
+from fastreid.engine import DefaultTrainer
+from fastreid.utils import comm
+from torch.utils.data import DataLoader
+
+from fastreid_ext.data import build_cross_modality_dataset, build_cross_modality_evaluator, build_modality_transforms
+from fastreid_ext.data.common import collate
+from fastreid_ext.engine import TRAINER_REGISTRY
+
+from .data import PseudoLabelledTrainSet, RelabelableSampler
+from .hooks import MIOTLoopHook
+
+logger = logging.getLogger(__name__)
+
+
+@TRAINER_REGISTRY.register()
+class MIOTTrainer(DefaultTrainer):
+    """Trains MIOT with fastreid's loop; only ``build_*`` methods differ from DefaultTrainer."""
+
+    @classmethod
+    def build_train_loader(cls, cfg) -> DataLoader:
+        """Both modalities of ``DATASETS.NAMES[0]``, P pseudo identities x K images from each per
+        batch. Until the loop's first clustering every image is its own label."""
+        if len(cfg.DATASETS.NAMES) != 1:
+            raise ValueError(f"MIOT trains on one cross-modality data set, got DATASETS.NAMES={cfg.DATASETS.NAMES}")
+        dataset = build_cross_modality_dataset(cfg, cfg.DATASETS.NAMES[0])
+        if comm.is_main_process():
+            dataset.show_train()
+        epoch_length = cfg.MIOT.ITERS * cfg.SOLVER.IMS_PER_BATCH
+        transforms = [build_modality_transforms(cfg, m, is_train=True) for m in (0, 1)]
+        train_set = PseudoLabelledTrainSet(dataset.train_visible, dataset.train_infrared, transforms, epoch_length)
+        num_instances = cfg.DATALOADER.NUM_INSTANCE
+        num_ids = cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size() // (2 * num_instances)
+        seed = cfg.SEED if cfg.SEED >= 0 else int(np.random.SeedSequence().entropy % 2 ** 31)
+        sampler = RelabelableSampler(np.arange(len(dataset.train_visible)), np.arange(len(dataset.train_infrared)),
+                                     num_ids, num_instances, seed=seed + comm.get_rank())
+        return DataLoader(train_set, batch_sampler=sampler, num_workers=cfg.DATALOADER.NUM_WORKERS,
+                          collate_fn=collate, pin_memory=torch.cuda.is_available())
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_dir=None):
+        return build_cross_modality_evaluator(cfg, dataset_name)
+
+    def build_hooks(self):
+        """fastreid's default hooks, preceded by the MIOT loop (which is also checkpointed)."""
+        loop = MIOTLoopHook(self.cfg, self.data_loader.dataset, self.data_loader.batch_sampler)
+        self.checkpointer.checkpointables["miot"] = loop
+        return [loop] + super().build_hooks()

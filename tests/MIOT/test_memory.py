@@ -1,0 +1,42 @@
+"""Prototype memory: similarities forward, gradient from the forward-time memory, momentum update."""
+import torch
+import torch.nn.functional as F
+
+from miot.memory import PrototypeMemory
+
+
+def test_forward_is_the_similarity_to_every_prototype():
+    memory = PrototypeMemory(3, momentum=0.1)
+    memory.reset(torch.tensor([[1.0, 0, 0], [0, 2.0, 0]]))
+    inputs = torch.tensor([[0.6, 0.8, 0.0]])
+    torch.testing.assert_close(memory(inputs, torch.tensor([0])), torch.tensor([[0.6, 0.8]]))
+
+
+def test_backward_updates_the_target_rows_with_momentum_and_renormalises():
+    memory = PrototypeMemory(2, momentum=0.1)
+    memory.reset(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]]))
+    inputs = torch.tensor([[0.0, 1.0], [1.0, 0.0]], requires_grad=True)
+    before = memory.features.clone()
+    logits = memory(inputs, torch.tensor([0, -1]))  # first sample updates prototype 0; second: no update
+    logits.sum().backward()
+    expected_row0 = F.normalize(0.1 * torch.tensor([1.0, 0.0]) + 0.9 * torch.tensor([0.0, 1.0]), dim=0)
+    torch.testing.assert_close(memory.features[0], expected_row0)
+    torch.testing.assert_close(memory.features[1:], before[1:])
+    # the gradient uses the memory as it was in the forward pass: d(sum of logits)/d input = sum of rows
+    torch.testing.assert_close(inputs.grad, before.sum(0).expand(2, 2))
+
+
+def test_samples_of_one_prototype_update_it_one_after_the_other():
+    memory = PrototypeMemory(2, momentum=0.5)
+    memory.reset(torch.tensor([[1.0, 0.0]]))
+    inputs = torch.tensor([[0.0, 1.0], [0.0, 1.0]], requires_grad=True)
+    memory(inputs, torch.tensor([0, 0])).sum().backward()
+    first = F.normalize(torch.tensor([0.5, 0.5]), dim=0)
+    second = F.normalize(0.5 * first + 0.5 * torch.tensor([0.0, 1.0]), dim=0)
+    torch.testing.assert_close(memory.features[0], second)
+
+
+def test_memory_is_not_part_of_the_model_state_dict():
+    memory = PrototypeMemory(4)
+    memory.reset(torch.randn(5, 4))
+    assert "features" not in memory.state_dict()
