@@ -26,6 +26,13 @@ def last(metrics_path: str, key: str):
     return values[-1] if values else float("nan")
 
 
+def last_diagnostics(log_path: str, keys) -> list:
+    """Pseudo-label diagnostics of the last epoch, from the loop's log line."""
+    line = [l for l in open(log_path) if "pseudo labels:" in l][-1]
+    values = dict(item.split("=") for item in line.split("pseudo labels:")[1].strip().split(", "))
+    return [float(values.get(k, "nan")) for k in keys]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
@@ -46,7 +53,8 @@ def main() -> None:
                                 "OUTPUT_DIR", out, "SEED", str(seed)], check=True, capture_output=True)
             metrics = os.path.join(out, "metrics.json")
             scores.append([last(metrics, k) for k in ("Rank-1", "mAP", "mINP")])
-            diagnostics.append([last(metrics, k) for k in ("purity_visible", "purity_infrared", "matching_accuracy")])
+            diagnostics.append(last_diagnostics(os.path.join(out, "log.txt"),
+                                                ("purity_visible", "purity_infrared", "matching_accuracy")))
         scores, diagnostics = np.asarray(scores), np.asarray(diagnostics)
         rows.append((name, scores.mean(0), scores.std(0), diagnostics.mean(0)))
         print(f"done: {name}", file=sys.stderr, flush=True)

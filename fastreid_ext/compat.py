@@ -234,6 +234,56 @@ def _torch_load_numpy() -> None:
     torch.serialization.add_safe_globals(safe)
 
 
+def _atomic_write(path: str, write) -> None:
+    """Write through ``write(file)`` to a temporary file beside ``path``, fsync, then rename:
+    a reader sees the old file or the new one, never a partial one."""
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+@_fix("atomic_checkpoints")
+def _atomic_checkpoints() -> None:
+    """fastreid/utils/checkpoint.py ``Checkpointer.save`` and ``tag_last_checkpoint`` write
+    in place: a run killed mid-write leaves a truncated ``model_final.pth`` (or
+    ``last_checkpoint``) and ``--resume`` fails on it. Write both atomically (temporary file,
+    fsync, rename), so a kill at any moment leaves the last good checkpoint loadable."""
+    from fastreid.utils import checkpoint
+
+    def save(self, name: str, **kwargs):
+        if not self.save_dir or not self.save_to_disk:
+            return
+        data = {"model": self.model.state_dict()}
+        for key, obj in self.checkpointables.items():
+            data[key] = obj.state_dict()
+        data.update(kwargs)
+        basename = f"{name}.pth"
+        save_file = os.path.join(self.save_dir, basename)
+        self.logger.info("Saving checkpoint to {}".format(save_file))
+        _atomic_write(save_file, lambda f: torch.save(data, f))
+        self.tag_last_checkpoint(basename)
+
+    def tag_last_checkpoint(self, last_filename_basename: str):
+        _atomic_write(os.path.join(self.save_dir, "last_checkpoint"),
+                      lambda f: f.write(last_filename_basename.encode()))
+
+    checkpoint.Checkpointer.save = save
+    checkpoint.Checkpointer.tag_last_checkpoint = tag_last_checkpoint
+
+
 @_fix("rank_cython_build")
 def _rank_cython_build() -> None:
     """fastreid/evaluation/reid_evaluation.py ``_compile_dependencies`` runs ``make`` in

@@ -11,6 +11,8 @@ def add_ext_config(cfg: CN) -> CN:
     # the FASTREID_DATASETS environment variable.
     cfg.DATASETS.ROOT = os.getenv("FASTREID_DATASETS", "datasets")
 
+    # a corrupt image met during training: "raise" stops with its path, "skip" warns and uses the next image
+    cfg.DATASETS.ON_CORRUPT_IMAGE = "raise"
     cfg.DATASETS.REGDB = CN()
     cfg.DATASETS.REGDB.TRIAL = 1  # RegDB train/test split, 1..10
 

@@ -15,16 +15,17 @@ from fastreid.utils.checkpoint import Checkpointer
 from fastreid.utils.logger import setup_logger
 from fastreid_ext import add_ext_config
 from fastreid_ext.compat import set_dataset_root
+from fastreid_ext.config_check import merge_checked, validate_config
 from fastreid_ext.engine import build_trainer_class, resolve_device, seed_everything
 
 
 def setup(args):
-    """get_cfg -> add_*_config -> merge file -> merge opts -> freeze -> default_setup."""
+    """get_cfg -> add_*_config -> merge file and opts (checked) -> freeze -> default_setup."""
     cfg = get_cfg()
     add_ext_config(cfg)
     miot.add_miot_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    merge_checked(cfg, args.config_file, args.opts)
+    validate_config(cfg, eval_only=args.eval_only)
     resolve_device(cfg)
     cfg.freeze()
     default_setup(cfg, args)

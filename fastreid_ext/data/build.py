@@ -36,7 +36,7 @@ def build_test_transforms(cfg: CfgNode):
 def build_inference_loader(cfg: CfgNode, samples: Sequence[Sample], batch_size: Optional[int] = None,
                            num_workers: Optional[int] = None) -> DataLoader:
     """Loader over ``samples`` in order, with test-time transforms, for feature extraction."""
-    dataset = ImageListDataset(samples, build_test_transforms(cfg))
+    dataset = ImageListDataset(samples, build_test_transforms(cfg), on_corrupt=cfg.DATASETS.ON_CORRUPT_IMAGE)
     return DataLoader(dataset, batch_size=batch_size or cfg.TEST.IMS_PER_BATCH, shuffle=False,
                       num_workers=cfg.DATALOADER.NUM_WORKERS if num_workers is None else num_workers,
                       collate_fn=collate, pin_memory=torch.cuda.is_available())
@@ -78,7 +78,7 @@ def build_two_modality_train_loader(cfg: CfgNode, visible: Sequence[Sample], inf
     num_ids = per_rank // (2 * num_instances)
     transforms = [build_modality_transforms(cfg, m, is_train=True) for m in (0, 1)]
     dataset = ImageListDataset(list(visible) + list(infrared), transforms,
-                               list(labels_visible) + list(labels_infrared))
+                               list(labels_visible) + list(labels_infrared), on_corrupt=cfg.DATASETS.ON_CORRUPT_IMAGE)
     sampler = CrossModalityIdentitySampler(labels_visible, labels_infrared, num_ids, num_instances,
                                            seed=seed + comm.get_rank())
     return DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.DATALOADER.NUM_WORKERS,

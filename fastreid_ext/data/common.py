@@ -1,4 +1,5 @@
 """A map-style dataset over :class:`Sample` records that reads images on demand."""
+import logging
 from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
@@ -6,6 +7,9 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from .datasets.bases import Sample
+
+
+logger = logging.getLogger(__name__)
 
 
 class ImageReadError(OSError):
@@ -32,11 +36,18 @@ class ImageListDataset(Dataset):
         samples: the images.
         transforms: one callable per modality (0 visible, 1 infrared), or a single callable.
         labels: per-sample labels (e.g. pseudo labels); defaults to each sample's ``pid``.
+        on_corrupt: ``"raise"`` (an :class:`ImageReadError` naming the file) or ``"skip"``
+            (a warning naming it, and the next readable image of the same modality instead,
+            with that image's ``index``).
     """
 
-    def __init__(self, samples: Sequence[Sample], transforms, labels: Optional[Sequence[int]] = None):
+    def __init__(self, samples: Sequence[Sample], transforms, labels: Optional[Sequence[int]] = None,
+                 on_corrupt: str = "raise"):
+        if on_corrupt not in ("raise", "skip"):
+            raise ValueError(f"on_corrupt must be 'raise' or 'skip', got {on_corrupt!r}")
         self.samples = list(samples)
         self.transforms = transforms
+        self.on_corrupt = on_corrupt
         self.labels = list(labels) if labels is not None else [s.pid for s in self.samples]
         if len(self.labels) != len(self.samples):
             raise ValueError(f"got {len(self.labels)} labels for {len(self.samples)} samples")
@@ -49,9 +60,28 @@ class ImageListDataset(Dataset):
             return self.transforms[modality]
         return self.transforms
 
+    def _read(self, index: int):
+        """(index actually used, PIL image), applying the corrupt-image policy."""
+        try:
+            return index, read_image(self.samples[index].img_path)
+        except ImageReadError as err:
+            if self.on_corrupt == "raise":
+                raise
+            logger.warning("skipping a corrupt image (DATASETS.ON_CORRUPT_IMAGE skip): %s", err)
+            modality = self.samples[index].modality
+            for step in range(1, len(self.samples)):
+                other = (index + step) % len(self.samples)
+                if self.samples[other].modality == modality:
+                    try:
+                        return other, read_image(self.samples[other].img_path)
+                    except ImageReadError:
+                        continue
+            raise ImageReadError(f"no readable image of modality {modality} left") from err
+
     def __getitem__(self, index: int) -> Dict:
+        index, pil = self._read(index)
         sample = self.samples[index]
-        image = self._transform(sample.modality)(read_image(sample.img_path))
+        image = self._transform(sample.modality)(pil)
         return {
             "images": image,
             "targets": int(self.labels[index]),

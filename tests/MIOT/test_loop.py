@@ -97,3 +97,19 @@ def test_resume_restores_memories_labels_and_epoch(two_epochs, synvi_sysu):
                                torch.cat([saved["miot"]["labels_visible"], saved["miot"]["labels_infrared"]]))
     resumed.train()  # and it trains on
     assert loop_hook(resumed).state["epoch"].item() == 2
+
+
+def test_nan_mid_run_stops_training_and_leaves_the_last_checkpoint_intact(two_epochs, synvi_sysu, tmp_path):
+    import shutil
+
+    _, _, _, out = two_epochs
+    run = tmp_path / "run"
+    shutil.copytree(out, run)
+    before = (run / "model_final.pth").read_bytes()
+    resumed = make_trainer(synvi_sysu, run, "SOLVER.MAX_EPOCH", "4", resume=True)
+    with torch.no_grad():
+        next(resumed.model.parameters()).fill_(float("nan"))  # corrupt the weights: every embedding is NaN
+    with pytest.raises(FloatingPointError, match="non-finite features .* before clustering"):
+        resumed.train()
+    assert (run / "model_final.pth").read_bytes() == before
+    assert (run / "last_checkpoint").read_text().strip() == "model_final.pth"

@@ -12,8 +12,10 @@ class PseudoLabelledTrainSet(ImageListDataset):
     without rebuilding them. ``len()`` is one epoch of ``epoch_length`` images (fastreid
     derives its iterations per epoch from it)."""
 
-    def __init__(self, visible: Sequence[Sample], infrared: Sequence[Sample], transforms, epoch_length: int = 0):
-        super().__init__(list(visible) + list(infrared), transforms, labels=[-1] * (len(visible) + len(infrared)))
+    def __init__(self, visible: Sequence[Sample], infrared: Sequence[Sample], transforms, epoch_length: int = 0,
+                 on_corrupt: str = "raise"):
+        super().__init__(list(visible) + list(infrared), transforms, labels=[-1] * (len(visible) + len(infrared)),
+                         on_corrupt=on_corrupt)
         self.num_visible = len(visible)
         self.epoch_length = epoch_length or len(self.samples)
 

@@ -84,12 +84,27 @@ class MIOTLoopHook(HookBase):
         cfg = self.cfg
         loader = build_inference_loader(cfg, self.train_set.samples, batch_size=cfg.MIOT.EXTRACT_BATCH)
         progress = comm.is_main_process() and sys.stderr.isatty()
-        return extract_features(model, loader, cfg.MIOT.EXTRACT_FLIP, progress=progress)
+        try:
+            features = extract_features(model, loader, cfg.MIOT.EXTRACT_FLIP, progress=progress)
+        except (torch.cuda.OutOfMemoryError, MemoryError) as err:
+            raise MemoryError(f"out of memory while extracting features for clustering: lower "
+                              f"MIOT.EXTRACT_BATCH (now {cfg.MIOT.EXTRACT_BATCH}) or DATALOADER.NUM_WORKERS") from err
+        bad = int((~torch.isfinite(features).all(dim=1)).sum())
+        if bad:
+            raise FloatingPointError(f"non-finite features for {bad} of {len(features)} training images before "
+                                     f"clustering: the model has diverged; resume from the last checkpoint with a "
+                                     f"lower SOLVER.BASE_LR")
+        return features
 
     def _cluster(self, features: torch.Tensor, modality: int) -> np.ndarray:
         c = self.cfg.MIOT.CLUSTER
-        labels = dbscan_labels(features.numpy(), eps=c.EPS, min_samples=c.MIN_SAMPLES, k1=c.K1, k2=c.K2,
-                               knn_backend=c.KNN_BACKEND)
+        try:
+            labels = dbscan_labels(features.numpy(), eps=c.EPS, min_samples=c.MIN_SAMPLES, k1=c.K1, k2=c.K2,
+                                   knn_backend=c.KNN_BACKEND)
+        except (torch.cuda.OutOfMemoryError, MemoryError) as err:
+            raise MemoryError(f"out of memory while clustering {len(features)} features of modality {modality}: "
+                              f"lower MIOT.CLUSTER.K1 (now {c.K1}) or set MIOT.CLUSTER.KNN_BACKEND faiss "
+                              f"(CPU) instead of {c.KNN_BACKEND}") from err
         if labels.max() < 0:
             key = "labels_visible" if modality == 0 else "labels_infrared"
             if key in self.state:
@@ -98,7 +113,18 @@ class MIOTLoopHook(HookBase):
             logger.warning("modality %d: no cluster; training on one label per image this epoch "
                            "(consider a larger MIOT.CLUSTER.EPS)", modality)
             return np.arange(len(labels))
+        self._warn_if_degenerate(labels, modality)
         return labels
+
+    def _warn_if_degenerate(self, labels: np.ndarray, modality: int) -> None:
+        num_ids = self.sampler.num_ids
+        sizes = np.bincount(labels[labels >= 0])
+        if len(sizes) < num_ids:
+            logger.warning("modality %d: %d clusters, fewer than the %d identities a batch asks for; "
+                           "the sampler repeats identities", modality, len(sizes), num_ids)
+        if sizes.max() > 0.5 * len(labels):
+            logger.warning("modality %d: one cluster holds %d of %d images; consider a smaller MIOT.CLUSTER.EPS",
+                           modality, sizes.max(), len(labels))
 
     def _match(self, protos_v: torch.Tensor, protos_r: torch.Tensor, epoch: int):
         m = self.cfg.MIOT.MATCHER
@@ -149,9 +175,15 @@ class MIOTLoopHook(HookBase):
             if matches is not None:
                 metrics["matching_accuracy"] = matching_accuracy(labels_v, ids_v, labels_r, ids_r, matches.b_to_a.numpy())
         logger.info("epoch %d pseudo labels: %s", epoch, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
-        storage = self.trainer.storage
-        for key, value in metrics.items():
-            storage.put_scalar(key, value, smoothing_hint=False)
+        self._pending_metrics = metrics
+
+    def before_step(self):
+        # written at the epoch's first iteration: fastreid's writers skip values logged at an
+        # iteration they have already written (the previous epoch's last one)
+        if getattr(self, "_pending_metrics", None):
+            for key, value in self._pending_metrics.items():
+                self.trainer.storage.put_scalar(key, value, smoothing_hint=False)
+            self._pending_metrics = None
 
     # ------------------------------------------------------------------- checkpointing
     def state_dict(self) -> Dict[str, torch.Tensor]:

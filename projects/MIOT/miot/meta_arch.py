@@ -103,8 +103,18 @@ class MIOT(nn.Module):
             return features
         if self.pseudo_labels.numel() == 0:
             raise RuntimeError("MIOT has no pseudo labels: train it with MIOTTrainer, whose loop sets them")
+        bad = ~torch.isfinite(features).all(dim=1)
+        if bool(bad.any()):
+            paths = [p for p, b in zip(batched_inputs.get("img_paths", []), bad.tolist()) if b][:3]
+            raise FloatingPointError(f"MIOT: non-finite embeddings for {int(bad.sum())} images (e.g. {paths}); "
+                                     f"the step is not taken (lower SOLVER.BASE_LR, check these images)")
         labels = self.pseudo_labels[batched_inputs["index"].to(self.device)]
-        return self.losses(features, labels, batched_inputs["modalities"].to(self.device))
+        losses = self.losses(features, labels, batched_inputs["modalities"].to(self.device))
+        for name, value in losses.items():
+            if not bool(torch.isfinite(value)):
+                raise FloatingPointError(f"MIOT: {name} is {value.item()}; the step is not taken and the memories "
+                                         f"are unchanged (lower SOLVER.BASE_LR or raise MIOT.TEMP)")
+        return losses
 
     def losses(self, features: torch.Tensor, labels: torch.Tensor, modalities: torch.Tensor) -> Dict[str, torch.Tensor]:
         """PBCL (intra + cross) and CPAL against the memories; labels (B,) index each sample's

@@ -32,7 +32,8 @@ class MIOTTrainer(DefaultTrainer):
             dataset.show_train()
         epoch_length = cfg.MIOT.ITERS * cfg.SOLVER.IMS_PER_BATCH
         transforms = [build_modality_transforms(cfg, m, is_train=True) for m in (0, 1)]
-        train_set = PseudoLabelledTrainSet(dataset.train_visible, dataset.train_infrared, transforms, epoch_length)
+        train_set = PseudoLabelledTrainSet(dataset.train_visible, dataset.train_infrared, transforms, epoch_length,
+                                           on_corrupt=cfg.DATASETS.ON_CORRUPT_IMAGE)
         num_instances = cfg.DATALOADER.NUM_INSTANCE
         num_ids = cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size() // (2 * num_instances)
         seed = cfg.SEED if cfg.SEED >= 0 else int(np.random.SeedSequence().entropy % 2 ** 31)

@@ -1,0 +1,141 @@
+"""Start-up checks of a merged config: unknown keys and impossible values get one clear
+message naming the key, the value and what is allowed, before anything long starts."""
+import difflib
+import os
+from typing import Callable, Iterable, List, Tuple
+
+from fastreid.config import CfgNode
+
+
+class ConfigError(ValueError):
+    """The config asks for something impossible; the message lists every problem found."""
+
+
+def _flat_keys(cfg: CfgNode, prefix: str = "") -> List[str]:
+    keys = []
+    for key, value in cfg.items():
+        name = f"{prefix}{key}"
+        keys.extend(_flat_keys(value, name + ".") if isinstance(value, CfgNode) else [name])
+    return keys
+
+
+def explain_unknown_key(cfg: CfgNode, error: KeyError, source: str) -> ConfigError:
+    """Turn yacs' ``Non-existent config key`` into a message with the closest valid keys."""
+    text = str(error.args[0]) if error.args else str(error)
+    key = text.split(":")[-1].strip().strip("'\"")
+    close = difflib.get_close_matches(key, _flat_keys(cfg), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; it is not a fastreid, fastreid_ext or MIOT key"
+    return ConfigError(f"unknown config key {key!r} in {source}{hint}")
+
+
+def merge_checked(cfg: CfgNode, config_file: str, opts: Iterable[str]) -> CfgNode:
+    """``merge_from_file`` + ``merge_from_list`` with errors that name the key and its source."""
+    if not os.path.isfile(config_file):
+        raise ConfigError(f"--config-file {config_file!r} does not exist")
+    try:
+        cfg.merge_from_file(config_file)
+    except KeyError as err:
+        raise explain_unknown_key(cfg, err, config_file) from err
+    opts = list(opts or [])
+    if len(opts) % 2:
+        raise ConfigError(f"command-line overrides must be KEY VALUE pairs, got an odd number: {opts}")
+    try:
+        cfg.merge_from_list(opts)
+    except (KeyError, AssertionError) as err:  # yacs asserts on unknown keys given as overrides
+        raise explain_unknown_key(cfg, KeyError(str(err)), "the command line") from err
+    except ValueError as err:
+        raise ConfigError(f"command-line override: {err}") from err
+    return cfg
+
+
+Check = Tuple[str, Callable[[object], bool], str]
+
+
+def _checks(cfg: CfgNode) -> List[Check]:
+    from fastreid.data.datasets import DATASET_REGISTRY
+
+    from .matching import MATCHER_REGISTRY
+
+    checks: List[Check] = [
+        ("SOLVER.IMS_PER_BATCH", lambda v: v > 0, "a positive integer"),
+        ("SOLVER.BASE_LR", lambda v: v > 0, "> 0"),
+        ("SOLVER.MAX_EPOCH", lambda v: v > 0, "a positive integer"),
+        ("DATALOADER.NUM_INSTANCE", lambda v: v > 0, "a positive integer"),
+        ("DATALOADER.NUM_WORKERS", lambda v: v >= 0, ">= 0"),
+        ("DATASETS.NAMES", lambda v: all(n in DATASET_REGISTRY._obj_map for n in v),
+         f"names registered in fastreid's DATASET_REGISTRY"),
+        ("DATASETS.TESTS", lambda v: all(n in DATASET_REGISTRY._obj_map for n in v),
+         "names registered in fastreid's DATASET_REGISTRY"),
+        ("DATASETS.REGDB.TRIAL", lambda v: 1 <= v <= 10, "an integer in 1..10"),
+        ("DATASETS.ON_CORRUPT_IMAGE", lambda v: v in ("raise", "skip"), "'raise' or 'skip'"),
+        ("TEST.CROSS_MODALITY.NUM_TRIALS", lambda v: v >= 1, ">= 1"),
+        ("TEST.CROSS_MODALITY.GALLERY_SHOTS", lambda v: v >= 1, ">= 1"),
+        ("TEST.CROSS_MODALITY.MAX_RANK", lambda v: v >= 1, ">= 1"),
+        ("TEST.IMS_PER_BATCH", lambda v: v > 0, "a positive integer"),
+        ("MODEL.DEVICE", lambda v: v == "cpu" or v.startswith("cuda"), "'cpu', 'cuda' or 'cuda:N'"),
+    ]
+    if "MIOT" in cfg:
+        matchers = sorted(MATCHER_REGISTRY._obj_map) + ["none"]
+        checks += [
+            ("MIOT.CLUSTER.EPS", lambda v: 0 < v < 1, "in (0, 1) (a Jaccard distance)"),
+            ("MIOT.CLUSTER.MIN_SAMPLES", lambda v: v >= 1, ">= 1"),
+            ("MIOT.CLUSTER.K1", lambda v: v >= 1, ">= 1"),
+            ("MIOT.CLUSTER.K2", lambda v: v >= 1, ">= 1"),
+            ("MIOT.CLUSTER.KNN_BACKEND", lambda v: v in ("auto", "faiss", "faiss-gpu", "torch", "torch-cuda"),
+             "auto, faiss, faiss-gpu, torch or torch-cuda"),
+            ("MIOT.MATCHER.NAME", lambda v: v in matchers, f"one of {matchers}"),
+            ("MIOT.MATCHER.REG", lambda v: v > 0, "> 0"),
+            ("MIOT.MATCHER.MAX_ITER", lambda v: v >= 1, ">= 1"),
+            ("MIOT.MATCHER.THRESHOLD", lambda v: 0 <= v <= 1, "in [0, 1]"),
+            ("MIOT.TEMP", lambda v: v > 0, "> 0"),
+            ("MIOT.MOMENTUM", lambda v: 0 <= v < 1, "in [0, 1)"),
+            ("MIOT.WARMUP_RATIO", lambda v: 0 <= v <= 1, "in [0, 1]"),
+            ("MIOT.ITERS", lambda v: v >= 0, ">= 0 (0: one pass over the data)"),
+            ("MIOT.EXTRACT_BATCH", lambda v: v >= 1, ">= 1"),
+            ("MIOT.CPAL.TRANSFER", lambda v: v in ("plan", "matches"), "'plan' or 'matches'"),
+            ("MIOT.CROSS.WEIGHT", lambda v: v >= 0, ">= 0"),
+            ("MIOT.CPAL.WEIGHT", lambda v: v >= 0, ">= 0"),
+        ]
+    return checks
+
+
+def _get(cfg: CfgNode, key: str):
+    node = cfg
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
+def validate_config(cfg: CfgNode, eval_only: bool = False) -> None:
+    """Raise :class:`ConfigError` listing every impossible value of ``cfg``."""
+    problems = []
+    for key, ok, allowed in _checks(cfg):
+        try:
+            value = _get(cfg, key)
+        except KeyError:
+            continue
+        try:
+            good = ok(value)
+        except TypeError:
+            good = False
+        if not good:
+            problems.append(f"{key} = {value!r}: must be {allowed}")
+
+    world_batch = cfg.SOLVER.IMS_PER_BATCH
+    if "MIOT" in cfg and cfg.DATALOADER.NUM_INSTANCE > 0 and world_batch % (2 * cfg.DATALOADER.NUM_INSTANCE):
+        problems.append(f"SOLVER.IMS_PER_BATCH = {world_batch}: must be a multiple of 2 x DATALOADER.NUM_INSTANCE "
+                        f"= {2 * cfg.DATALOADER.NUM_INSTANCE} (P identities x K images x 2 modalities)")
+    backbone = cfg.MODEL.BACKBONE
+    if backbone.PRETRAIN and not eval_only:
+        if not backbone.PRETRAIN_PATH:
+            problems.append("MODEL.BACKBONE.PRETRAIN = True with an empty MODEL.BACKBONE.PRETRAIN_PATH: nothing is "
+                            "downloaded; give a local weight file or set PRETRAIN False to train from scratch")
+        elif not os.path.isfile(backbone.PRETRAIN_PATH):
+            problems.append(f"MODEL.BACKBONE.PRETRAIN_PATH = {backbone.PRETRAIN_PATH!r}: file not found "
+                            f"(set PRETRAIN False to train from scratch)")
+    if cfg.MODEL.WEIGHTS and not os.path.isfile(cfg.MODEL.WEIGHTS):
+        problems.append(f"MODEL.WEIGHTS = {cfg.MODEL.WEIGHTS!r}: file not found")
+    if eval_only and not cfg.MODEL.WEIGHTS:
+        problems.append("MODEL.WEIGHTS is empty: --eval-only needs the checkpoint to evaluate")
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))

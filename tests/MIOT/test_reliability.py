@@ -1,0 +1,130 @@
+"""Degenerate clustering, non-finite values, corrupt images and out-of-memory are reported clearly."""
+import logging
+import types
+
+import numpy as np
+import pytest
+import torch
+from fastreid.config import get_cfg
+
+import miot
+from fastreid_ext import add_ext_config
+from fastreid_ext.data import ImageListDataset, ImageReadError, Sample
+from miot.hooks import MIOTLoopHook
+
+
+def miot_cfg():
+    cfg = miot.add_miot_config(add_ext_config(get_cfg()))
+    cfg.MIOT.CLUSTER.K1, cfg.MIOT.CLUSTER.K2, cfg.MIOT.CLUSTER.MIN_SAMPLES = 5, 1, 3
+    return cfg
+
+
+def loop_hook(cfg, num_ids=4):
+    train_set = types.SimpleNamespace(num_visible=10, samples=[], has_diagnostic_ids=False)
+    return MIOTLoopHook(cfg, train_set, types.SimpleNamespace(num_ids=num_ids))
+
+
+def test_all_noise_first_epoch_falls_back_to_one_label_per_image(caplog):
+    cfg = miot_cfg()
+    cfg.MIOT.CLUSTER.EPS = 0.05
+    hook = loop_hook(cfg)
+    with caplog.at_level(logging.WARNING):
+        labels = hook._cluster(torch.eye(12), modality=1)
+    assert labels.tolist() == list(range(12))
+    assert "no cluster; training on one label per image" in caplog.text
+
+
+def test_all_noise_later_keeps_the_previous_labels(caplog):
+    cfg = miot_cfg()
+    cfg.MIOT.CLUSTER.EPS = 0.05
+    hook = loop_hook(cfg)
+    hook.state = {"labels_infrared": torch.tensor([0, 0, 1, 1, -1, 1, 0, 0, 1, 1, 0, 1])}
+    with caplog.at_level(logging.WARNING):
+        labels = hook._cluster(torch.eye(12), modality=1)
+    assert labels.tolist() == hook.state["labels_infrared"].tolist()
+    assert "keeping the previous epoch's labels" in caplog.text
+
+
+def test_one_giant_cluster_and_too_few_clusters_are_logged_and_training_goes_on(caplog):
+    cfg = miot_cfg()
+    cfg.MIOT.CLUSTER.EPS, cfg.MIOT.CLUSTER.K1 = 0.5, 30  # every point is in everybody's neighbourhood
+    features = torch.ones(20, 8) + 1e-3 * torch.randn(20, 8, generator=torch.Generator().manual_seed(0))
+    with caplog.at_level(logging.WARNING):
+        labels = loop_hook(cfg, num_ids=4)._cluster(features, modality=0)
+    assert labels.max() == 0 and (labels == 0).sum() > 10
+    assert "fewer than the 4 identities a batch asks for" in caplog.text
+    assert "one cluster holds" in caplog.text
+
+
+def test_out_of_memory_while_clustering_names_the_knobs(monkeypatch):
+    import miot.hooks as hooks
+
+    def oom(*args, **kwargs):
+        raise MemoryError()
+
+    monkeypatch.setattr(hooks, "dbscan_labels", oom)
+    with pytest.raises(MemoryError, match=r"lower MIOT.CLUSTER.K1 \(now 5\) or set MIOT.CLUSTER.KNN_BACKEND"):
+        loop_hook(miot_cfg())._cluster(torch.randn(10, 4), modality=0)
+
+
+def test_out_of_memory_while_extracting_names_the_batch_size(monkeypatch):
+    import miot.hooks as hooks
+
+    def oom(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(hooks, "extract_features", oom)
+    monkeypatch.setattr(hooks, "build_inference_loader", lambda *a, **k: None)
+    with pytest.raises(MemoryError, match=r"lower MIOT.EXTRACT_BATCH \(now 128\)"):
+        loop_hook(miot_cfg())._extract(torch.nn.Identity())
+
+
+def tiny_model():
+    cfg = miot_cfg()
+    cfg.MODEL.META_ARCHITECTURE, cfg.MODEL.DEVICE = "MIOT", "cpu"
+    cfg.MODEL.BACKBONE.DEPTH, cfg.MODEL.BACKBONE.FEAT_DIM, cfg.MODEL.BACKBONE.PRETRAIN = "18x", 512, False
+    cfg.MODEL.HEADS.POOL_LAYER = "GeneralizedMeanPoolingP"
+    from fastreid.modeling import build_model
+
+    model = build_model(cfg).train()
+    model.set_pseudo_labels(torch.tensor([0, 1, 0, 1]))
+    model.memory_visible.reset(torch.randn(2, 512))
+    model.memory_infrared.reset(torch.randn(2, 512))
+    batch = {"images": torch.rand(4, 3, 32, 16) * 255, "modalities": torch.tensor([0, 0, 1, 1]),
+             "index": torch.arange(4), "img_paths": [f"img{i}.jpg" for i in range(4)]}
+    return model, batch
+
+
+def test_nan_embeddings_stop_the_step_and_name_the_images():
+    model, batch = tiny_model()
+    batch["images"][2] = float("nan")
+    memory_before = model.memory_infrared.features.clone()
+    with pytest.raises(FloatingPointError, match=r"non-finite embeddings for \d+ images \(e.g. \[.*'img2.jpg'"):
+        model(batch)
+    assert torch.equal(model.memory_infrared.features, memory_before)
+
+
+def test_a_non_finite_loss_term_is_named_and_memories_stay_unchanged():
+    model, batch = tiny_model()
+    model.memory_visible.features[0] = float("inf")
+    memory_before = model.memory_infrared.features.clone()
+    with pytest.raises(FloatingPointError, match=r"MIOT: loss_intra is nan; the step is not taken"):
+        model(batch)
+    assert torch.equal(model.memory_infrared.features, memory_before)
+
+
+def test_corrupt_training_image_stops_with_its_path_or_is_skipped_by_config(tmp_path, caplog):
+    from PIL import Image
+
+    good = tmp_path / "good.jpg"
+    Image.new("RGB", (8, 16), (10, 20, 30)).save(good)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(good.read_bytes()[:50])
+    samples = [Sample(str(bad), -1, 1, 0), Sample(str(good), -1, 2, 0)]
+    to_tensor = lambda img: torch.from_numpy(np.asarray(img).copy())  # noqa: E731
+    with pytest.raises(ImageReadError, match="bad.jpg"):
+        ImageListDataset(samples, to_tensor)[0]
+    with caplog.at_level(logging.WARNING):
+        item = ImageListDataset(samples, to_tensor, on_corrupt="skip")[0]
+    assert item["index"] == 1 and item["img_paths"] == str(good)
+    assert "skipping a corrupt image" in caplog.text and "bad.jpg" in caplog.text
