@@ -9,7 +9,6 @@ Rank-1 / mAP / mINP (SYSU all-search, 10 random-gallery trials), mean ± std ove
 the last epoch's pseudo-label diagnostics.
 """
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -21,9 +20,14 @@ VARIANTS = {"MIOT (OT + CPAL)": "miot.yml", "intra-only (no matching)": "miot_in
             "Hungarian matching": "miot_hungarian.yml", "OT, no CPAL": "miot_no_cpal.yml"}
 
 
-def last(metrics_path: str, key: str):
-    values = [json.loads(line)[key] for line in open(metrics_path) if key in json.loads(line)]
-    return values[-1] if values else float("nan")
+def final_scores(log_path: str, keys) -> list:
+    """The last evaluation table that fastreid printed to the run's log."""
+    lines = open(log_path).read().splitlines()
+    header_at = max(i for i, line in enumerate(lines) if line.startswith("| Dataset"))
+    header = [h.strip() for h in lines[header_at].strip("|").split("|")]
+    values = [v.strip() for v in lines[header_at + 2].strip("|").split("|")]
+    row = dict(zip(header, values))
+    return [float(row[k]) for k in keys]
 
 
 def last_diagnostics(log_path: str, keys) -> list:
@@ -51,8 +55,7 @@ def main() -> None:
                 subprocess.run([sys.executable, os.path.join(REPO, "tools", "train_net.py"), "--config-file",
                                 os.path.join(REPO, "configs", "SynVI", config), "DATASETS.ROOT", args.root,
                                 "OUTPUT_DIR", out, "SEED", str(seed)], check=True, capture_output=True)
-            metrics = os.path.join(out, "metrics.json")
-            scores.append([last(metrics, k) for k in ("Rank-1", "mAP", "mINP")])
+            scores.append(final_scores(os.path.join(out, "log.txt"), ("Rank-1", "mAP", "mINP")))
             diagnostics.append(last_diagnostics(os.path.join(out, "log.txt"),
                                                 ("purity_visible", "purity_infrared", "matching_accuracy")))
         scores, diagnostics = np.asarray(scores), np.asarray(diagnostics)

@@ -284,6 +284,46 @@ def _atomic_checkpoints() -> None:
     checkpoint.Checkpointer.tag_last_checkpoint = tag_last_checkpoint
 
 
+@_fix("writers_keep_late_scalars")
+def _writers_keep_late_scalars() -> None:
+    """fastreid/utils/events.py ``JSONWriter`` and ``TensorboardXWriter`` drop every scalar
+    logged at an iteration they have already written. The writer hook writes at the last
+    iteration before ``EvalHook.after_epoch`` logs the final evaluation at that same
+    iteration, so the final Rank-1/mAP never reach metrics.json or TensorBoard. Remember the
+    last written iteration per scalar instead of one for all."""
+    import json
+    from collections import defaultdict
+
+    from fastreid.utils import events
+
+    def json_write(self):
+        storage = events.get_event_storage()
+        written = self.__dict__.setdefault("_written", {})
+        to_save = defaultdict(dict)
+        for key, (value, iteration) in storage.latest_with_smoothing_hint(self._window_size).items():
+            if iteration > written.get(key, -1):
+                to_save[iteration][key] = value
+                written[key] = iteration
+        for iteration in sorted(to_save):
+            self._file_handle.write(json.dumps(dict(to_save[iteration], iteration=iteration), sort_keys=True) + "\n")
+        self._file_handle.flush()
+        os.fsync(self._file_handle.fileno())
+
+    original_tb_write = events.TensorboardXWriter.write
+
+    def tb_write(self):
+        storage = events.get_event_storage()
+        written = self.__dict__.setdefault("_written", {})
+        for key, (value, iteration) in storage.latest_with_smoothing_hint(self._window_size).items():
+            if written.get(key, -1) < iteration <= self._last_write:  # late: the original would skip it
+                self._writer.add_scalar(key, value, iteration)
+            written[key] = max(written.get(key, -1), iteration)
+        original_tb_write(self)
+
+    events.JSONWriter.write = json_write
+    events.TensorboardXWriter.write = tb_write
+
+
 @_fix("rank_cython_build")
 def _rank_cython_build() -> None:
     """fastreid/evaluation/reid_evaluation.py ``_compile_dependencies`` runs ``make`` in

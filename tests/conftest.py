@@ -11,6 +11,7 @@ import fastreid_ext  # noqa: F401  (applies the compat fixes before fastreid is 
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
+sys.path.insert(0, str(REPO / "tests"))
 
 
 def write_market1501(root: Path, num_train_ids: int = 20, num_test_ids: int = 10,
@@ -60,3 +61,17 @@ def synvi_regdb(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synvi_regdb")
     generate(str(root), "regdb", num_ids=8, seed=0, images_per_cam=4, size=(64, 32))
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_miot_run(synvi_sysu, tmp_path_factory):
+    """Two epochs of MIOT on the tiny SynVI (the second with matching), evaluated at the end:
+    (trainer, loss recorder, results, output dir). Tests must not modify the output dir."""
+    from conftest_helpers import LossRecorder, make_trainer
+
+    out = tmp_path_factory.mktemp("miot")
+    trainer = make_trainer(synvi_sysu, out, "SOLVER.MAX_EPOCH", "2", "TEST.EVAL_PERIOD", "2", "SEED", "0")
+    recorder = LossRecorder()
+    trainer.register_hooks([recorder])
+    results = trainer.train()
+    return trainer, recorder, results, out

@@ -208,3 +208,26 @@ def test_to_tensor_reads_16_bit_thermal_images():
         ToTensor()(Image.fromarray(np.zeros((2, 2), np.uint16)))
     """
     assert_fails("to_tensor_numpy2", probe, "Unable to avoid copy")
+
+
+LATE_SCALAR = """
+    import json, os, tempfile
+    from fastreid.utils.events import EventStorage, JSONWriter
+    path = os.path.join(tempfile.mkdtemp(), "metrics.json")
+    writer = JSONWriter(path)
+    with EventStorage(0) as storage:
+        storage.iter = 9
+        storage.put_scalar("total_loss", 1.0)
+        writer.write()                                   # the periodic write at the last iteration
+        storage.put_scalars(**{"Rank-1": 42.0}, smoothing_hint=False)   # EvalHook, same iteration
+        writer.write()                                   # the final write
+    writer.close()
+    lines = [json.loads(line) for line in open(path)]
+    assert any(line.get("Rank-1") == 42.0 for line in lines), "final evaluation missing from metrics.json"
+"""
+
+
+def test_final_evaluation_reaches_metrics_json():
+    exec(textwrap.dedent(LATE_SCALAR), {})
+    assert_fails("writers_keep_late_scalars", "import fastreid_ext\n" + textwrap.dedent(LATE_SCALAR),
+                 "final evaluation missing from metrics.json")

@@ -59,8 +59,9 @@ def test_training_writes_checkpoints_and_metrics(trained):
     assert (out / "last_checkpoint").read_text().strip() == "model_final.pth"
     ckpt = torch.load(out / "model_final.pth", map_location="cpu")
     assert {"model", "optimizer", "epoch"} <= set(ckpt) and ckpt["epoch"] == 1
-    lines = [json.loads(l) for l in (out / "metrics.json").read_text().splitlines()]
-    assert any("Rank-1" in l or "Market1501/Rank-1" in l for l in lines)
+    lines = [json.loads(line) for line in (out / "metrics.json").read_text().splitlines()]
+    evaluated_at = [line["iteration"] for line in lines if "Rank-1" in line]
+    assert evaluated_at == [19, 39]  # both epochs' evaluations, the final one included
 
 
 def test_resume_continues_from_the_checkpoint_and_eval_only_loads_it(trained, market_root, tmp_path):

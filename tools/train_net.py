@@ -8,26 +8,16 @@ The trainer class comes from ``TRAINER.NAME`` (fastreid's ``DefaultTrainer`` by 
 """
 import fastreid_ext  # noqa: F401  (first: makes fastreid importable on this stack)
 import miot
-from fastreid.config import get_cfg
 from fastreid.engine import default_argument_parser, default_setup, launch
 from fastreid.utils import comm
-from fastreid.utils.checkpoint import Checkpointer
 from fastreid.utils.logger import setup_logger
-from fastreid_ext import add_ext_config
 from fastreid_ext.compat import set_dataset_root
-from fastreid_ext.config_check import merge_checked, validate_config
-from fastreid_ext.engine import build_trainer_class, resolve_device, seed_everything
+from fastreid_ext.engine import build_trainer_class, load_trained_model, seed_everything, setup_config
 
 
 def setup(args):
-    """get_cfg -> add_*_config -> merge file and opts (checked) -> freeze -> default_setup."""
-    cfg = get_cfg()
-    add_ext_config(cfg)
-    miot.add_miot_config(cfg)
-    merge_checked(cfg, args.config_file, args.opts)
-    validate_config(cfg, eval_only=args.eval_only)
-    resolve_device(cfg)
-    cfg.freeze()
+    """get_cfg + add_*_config, merge file and opts (checked), freeze, default_setup."""
+    cfg = setup_config(args.config_file, args.opts, [miot.add_miot_config], eval_only=args.eval_only)
     default_setup(cfg, args)
     for name in ("fastreid_ext", "miot"):
         setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name=name)
@@ -40,12 +30,7 @@ def main(args):
     cfg = setup(args)
     trainer_class = build_trainer_class(cfg)
     if args.eval_only:
-        cfg.defrost()
-        cfg.MODEL.BACKBONE.PRETRAIN = False
-        model = trainer_class.build_model(cfg)
-        Checkpointer(model).load(cfg.MODEL.WEIGHTS)
-        return trainer_class.test(cfg, model)
-
+        return trainer_class.test(cfg, load_trained_model(cfg))
     trainer = trainer_class(cfg)
     trainer.resume_or_load(resume=args.resume)
     return trainer.train()

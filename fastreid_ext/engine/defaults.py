@@ -1,10 +1,11 @@
 """Trainer registry and the device/seed set-up that ``tools/train_net.py`` performs."""
 import logging
 import random
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
-from fastreid.config import CfgNode
+from fastreid.config import CfgNode, get_cfg
 from fastreid.engine import DefaultTrainer
 from fastreid.utils.registry import Registry
 
@@ -48,3 +49,34 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def setup_config(config_file: str, opts: Sequence[str] = (), add_config_fns: Iterable[Callable] = (),
+                 eval_only: bool = False) -> CfgNode:
+    """fastreid defaults + our keys + each project's ``add_*_config``, merged with the file
+    and the overrides (checked), validated, device resolved, frozen."""
+    from ..config import add_ext_config
+    from ..config_check import merge_checked, validate_config
+
+    cfg = get_cfg()
+    add_ext_config(cfg)
+    for add_config in add_config_fns:
+        add_config(cfg)
+    merge_checked(cfg, config_file, opts)
+    validate_config(cfg, eval_only=eval_only)
+    resolve_device(cfg)
+    cfg.freeze()
+    return cfg
+
+
+def load_trained_model(cfg: CfgNode) -> torch.nn.Module:
+    """The model of ``cfg`` with ``MODEL.WEIGHTS`` loaded, in eval mode (no pretraining load)."""
+    from fastreid.modeling import build_model
+    from fastreid.utils.checkpoint import Checkpointer
+
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.MODEL.BACKBONE.PRETRAIN = False
+    model = build_model(cfg)
+    Checkpointer(model).load(cfg.MODEL.WEIGHTS)
+    return model.eval()

@@ -1,50 +1,16 @@
 """The MIOT loop on a tiny SynVI: extract, cluster, match, relabel, train, evaluate, resume."""
 import json
+import shutil
 
 import pytest
 import torch
-from fastreid.engine import HookBase
-from fastreid.engine.defaults import default_argument_parser
 
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[2]
-
-TINY = ["MIOT.ITERS", "3", "SOLVER.IMS_PER_BATCH", "16", "DATALOADER.NUM_INSTANCE", "4",
-        "MIOT.CLUSTER.K1", "5", "MIOT.CLUSTER.MIN_SAMPLES", "2", "MIOT.EXTRACT_BATCH", "64",
-        "MIOT.WARMUP_RATIO", "0.5", "TEST.CROSS_MODALITY.NUM_TRIALS", "2", "TEST.IMS_PER_BATCH", "64",
-        "SOLVER.STEPS", "[100]"]
-
-
-def make_trainer(root, out, *opts, resume=False):
-    import train_net
-
-    args = default_argument_parser().parse_args(
-        ["--config-file", str(REPO / "configs" / "SynVI" / "miot.yml"), "DATASETS.ROOT", str(root),
-         "OUTPUT_DIR", str(out), *TINY, *opts])
-    cfg = train_net.setup(args)
-    trainer = train_net.build_trainer_class(cfg)(cfg)
-    trainer.resume_or_load(resume=resume)
-    return trainer
-
-
-class LossRecorder(HookBase):
-    def __init__(self):
-        self.per_epoch = {}
-
-    def after_step(self):
-        latest = self.trainer.storage.latest()
-        self.per_epoch.setdefault(self.trainer.epoch, set()).update(k for k in latest if "loss" in k)
+from conftest_helpers import make_trainer
 
 
 @pytest.fixture(scope="module")
-def two_epochs(synvi_sysu, tmp_path_factory):
-    out = tmp_path_factory.mktemp("miot")
-    trainer = make_trainer(synvi_sysu, out, "SOLVER.MAX_EPOCH", "2", "TEST.EVAL_PERIOD", "2")
-    recorder = LossRecorder()
-    trainer.register_hooks([recorder])
-    results = trainer.train()
-    return trainer, recorder, results, out
+def two_epochs(tiny_miot_run):
+    return tiny_miot_run
 
 
 def loop_hook(trainer):
@@ -83,8 +49,10 @@ def test_trainer_evaluates_with_the_cross_modality_protocol_and_logs_loop_metric
             "matched_infrared", "match_confidence", "matching_accuracy", "loss_intra"} <= keys
 
 
-def test_resume_restores_memories_labels_and_epoch(two_epochs, synvi_sysu):
-    trainer, _, _, out = two_epochs
+def test_resume_restores_memories_labels_and_epoch(two_epochs, synvi_sysu, tmp_path):
+    trainer, _, _, run = two_epochs
+    out = tmp_path / "run"
+    shutil.copytree(run, out)
     saved = torch.load(out / "model_final.pth", map_location="cpu", weights_only=False)
     assert saved["epoch"] == 1 and set(saved["miot"]) >= {"labels_visible", "memory_visible", "memory_infrared"}
     resumed = make_trainer(synvi_sysu, out, "SOLVER.MAX_EPOCH", "3", resume=True)
@@ -100,8 +68,6 @@ def test_resume_restores_memories_labels_and_epoch(two_epochs, synvi_sysu):
 
 
 def test_nan_mid_run_stops_training_and_leaves_the_last_checkpoint_intact(two_epochs, synvi_sysu, tmp_path):
-    import shutil
-
     _, _, _, out = two_epochs
     run = tmp_path / "run"
     shutil.copytree(out, run)

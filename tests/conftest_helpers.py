@@ -1,0 +1,37 @@
+"""Helpers shared by test modules (importable: tests/ is on sys.path through conftest)."""
+from pathlib import Path
+
+from fastreid.engine import HookBase
+from fastreid.engine.defaults import default_argument_parser
+
+REPO = Path(__file__).resolve().parents[1]
+
+# a MIOT run small enough for seconds on a CPU
+TINY = ["MIOT.ITERS", "3", "SOLVER.IMS_PER_BATCH", "16", "DATALOADER.NUM_INSTANCE", "4",
+        "MIOT.CLUSTER.K1", "5", "MIOT.CLUSTER.MIN_SAMPLES", "2", "MIOT.EXTRACT_BATCH", "64",
+        "MIOT.WARMUP_RATIO", "0.5", "TEST.CROSS_MODALITY.NUM_TRIALS", "2", "TEST.IMS_PER_BATCH", "64",
+        "SOLVER.STEPS", "[100]"]
+
+
+def make_trainer(root, out, *opts, resume=False):
+    """A MIOTTrainer on the SynVI config with TINY sizes, built as tools/train_net.py does."""
+    import train_net
+
+    args = default_argument_parser().parse_args(
+        ["--config-file", str(REPO / "configs" / "SynVI" / "miot.yml"), "DATASETS.ROOT", str(root),
+         "OUTPUT_DIR", str(out), *TINY, *opts])
+    cfg = train_net.setup(args)
+    trainer = train_net.build_trainer_class(cfg)(cfg)
+    trainer.resume_or_load(resume=resume)
+    return trainer
+
+
+class LossRecorder(HookBase):
+    """Records which loss terms each epoch logged."""
+
+    def __init__(self):
+        self.per_epoch = {}
+
+    def after_step(self):
+        latest = self.trainer.storage.latest()
+        self.per_epoch.setdefault(self.trainer.epoch, set()).update(k for k in latest if "loss" in k)
