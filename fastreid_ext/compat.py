@@ -324,6 +324,54 @@ def _writers_keep_late_scalars() -> None:
     events.TensorboardXWriter.write = tb_write
 
 
+def distributed_worker(local_rank, main_func, world_size, num_gpus_per_machine, machine_rank, dist_url, args):
+    """fastreid's ``_distributed_worker``, on any device: NCCL and one GPU per process where
+    CUDA is usable, gloo on CPUs otherwise. (Module level, so that spawned processes can
+    unpickle it; they import this module, and so get every fix, before running it.)"""
+    import torch.distributed as dist
+    from fastreid.utils import comm
+
+    use_cuda = cuda_usable()
+    global_rank = machine_rank * num_gpus_per_machine + local_rank
+    try:
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo", init_method=dist_url,
+                                world_size=world_size, rank=global_rank)
+    except Exception:
+        logger.error("Process group URL: %s", dist_url)
+        raise
+    comm.synchronize()
+    if use_cuda:
+        if num_gpus_per_machine > torch.cuda.device_count():
+            raise RuntimeError(f"--num-gpus {num_gpus_per_machine} but only {torch.cuda.device_count()} GPUs here")
+        torch.cuda.set_device(local_rank)
+    assert comm._LOCAL_PROCESS_GROUP is None
+    for machine in range(world_size // num_gpus_per_machine):
+        ranks = list(range(machine * num_gpus_per_machine, (machine + 1) * num_gpus_per_machine))
+        group = dist.new_group(ranks)
+        if machine == machine_rank:
+            comm._LOCAL_PROCESS_GROUP = group
+    main_func(*args)
+
+
+@_fix("distributed_any_device")
+def _distributed_any_device() -> None:
+    """fastreid/engine/launch.py ``_distributed_worker`` asserts CUDA and hard-codes NCCL, and
+    fastreid/engine/defaults.py wraps the model in ``DistributedDataParallel(device_ids=[rank])``,
+    which fails for a CPU model. Use gloo and no device ids on CPUs, so that
+    ``--num-gpus N`` runs N CPU processes where there is no GPU (and tests run anywhere)."""
+    from fastreid.engine import defaults
+    from torch.nn.parallel import DistributedDataParallel
+
+    launch = sys.modules["fastreid.engine.launch"]  # the module: fastreid.engine.launch is also a function name
+
+    def ddp(model, device_ids=None, **kwargs):
+        on_cpu = next(model.parameters()).device.type == "cpu"
+        return DistributedDataParallel(model, device_ids=None if on_cpu else device_ids, **kwargs)
+
+    launch._distributed_worker = distributed_worker
+    defaults.DistributedDataParallel = ddp
+
+
 @_fix("rank_cython_build")
 def _rank_cython_build() -> None:
     """fastreid/evaluation/reid_evaluation.py ``_compile_dependencies`` runs ``make`` in

@@ -121,10 +121,13 @@ def validate_config(cfg: CfgNode, eval_only: bool = False) -> None:
         if not good:
             problems.append(f"{key} = {value!r}: must be {allowed}")
 
-    world_batch = cfg.SOLVER.IMS_PER_BATCH
-    if "MIOT" in cfg and cfg.DATALOADER.NUM_INSTANCE > 0 and world_batch % (2 * cfg.DATALOADER.NUM_INSTANCE):
-        problems.append(f"SOLVER.IMS_PER_BATCH = {world_batch}: must be a multiple of 2 x DATALOADER.NUM_INSTANCE "
-                        f"= {2 * cfg.DATALOADER.NUM_INSTANCE} (P identities x K images x 2 modalities)")
+    from fastreid.utils import comm
+
+    world, batch, k = comm.get_world_size(), cfg.SOLVER.IMS_PER_BATCH, cfg.DATALOADER.NUM_INSTANCE
+    if "MIOT" in cfg and k > 0 and batch % (2 * k * world):
+        per_process = f" x {world} processes" if world > 1 else ""
+        problems.append(f"SOLVER.IMS_PER_BATCH = {batch}: must be a multiple of 2 x DATALOADER.NUM_INSTANCE"
+                        f"{per_process} = {2 * k * world} (P identities x K images x 2 modalities{per_process})")
     backbone = cfg.MODEL.BACKBONE
     if backbone.PRETRAIN and not eval_only:
         if not backbone.PRETRAIN_PATH:

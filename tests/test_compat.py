@@ -231,3 +231,26 @@ def test_final_evaluation_reaches_metrics_json():
     exec(textwrap.dedent(LATE_SCALAR), {})
     assert_fails("writers_keep_late_scalars", "import fastreid_ext\n" + textwrap.dedent(LATE_SCALAR),
                  "final evaluation missing from metrics.json")
+
+
+LAUNCH_TWO = """
+import fastreid_ext
+from fastreid.engine import launch
+
+if __name__ == "__main__":
+    launch(print, 2, dist_url="auto", args=("process ran",))   # two processes, no GPU
+"""
+
+
+@pytest.mark.skipif(compat.cuda_usable(), reason="shows the CPU-only failure")
+def test_launch_runs_several_cpu_processes_with_gloo(tmp_path):
+    script = tmp_path / "launch_two.py"  # a file, as spawned processes re-import the entry script
+    script.write_text(LAUNCH_TWO)
+    results = {}
+    for skip in ("", "distributed_any_device"):
+        env = dict(os.environ, FASTREID_EXT_COMPAT_SKIP=skip)
+        results[skip] = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
+                                       timeout=120)
+    ok, broken = results[""], results["distributed_any_device"]
+    assert ok.returncode == 0 and ok.stdout.count("process ran") == 2, ok.stderr[-2000:]
+    assert broken.returncode != 0 and "cuda is not available" in broken.stderr

@@ -1,4 +1,4 @@
-"""Prototype memory: similarities forward, gradient from the forward-time memory, momentum update."""
+"""Prototype memory: similarities forward, gradient, queued momentum update applied after the step."""
 import torch
 import torch.nn.functional as F
 
@@ -19,11 +19,14 @@ def test_backward_updates_the_target_rows_with_momentum_and_renormalises():
     before = memory.features.clone()
     logits = memory(inputs, torch.tensor([0, -1]))  # first sample updates prototype 0; second: no update
     logits.sum().backward()
+    torch.testing.assert_close(memory.features, before)  # nothing changes until the step is over
+    memory.apply_updates()
     expected_row0 = F.normalize(0.1 * torch.tensor([1.0, 0.0]) + 0.9 * torch.tensor([0.0, 1.0]), dim=0)
     torch.testing.assert_close(memory.features[0], expected_row0)
     torch.testing.assert_close(memory.features[1:], before[1:])
-    # the gradient uses the memory as it was in the forward pass: d(sum of logits)/d input = sum of rows
+    # d(sum of logits)/d input = sum of the memory rows
     torch.testing.assert_close(inputs.grad, before.sum(0).expand(2, 2))
+    assert memory.pending == []
 
 
 def test_samples_of_one_prototype_update_it_one_after_the_other():
@@ -31,6 +34,7 @@ def test_samples_of_one_prototype_update_it_one_after_the_other():
     memory.reset(torch.tensor([[1.0, 0.0]]))
     inputs = torch.tensor([[0.0, 1.0], [0.0, 1.0]], requires_grad=True)
     memory(inputs, torch.tensor([0, 0])).sum().backward()
+    memory.apply_updates()
     first = F.normalize(torch.tensor([0.5, 0.5]), dim=0)
     second = F.normalize(0.5 * first + 0.5 * torch.tensor([0.0, 1.0]), dim=0)
     torch.testing.assert_close(memory.features[0], second)

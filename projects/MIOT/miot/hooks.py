@@ -69,23 +69,37 @@ class MIOTLoopHook(HookBase):
 
     # ------------------------------------------------------------------------ the loop
     def before_epoch(self):
+        """Every rank extracts its share of the features; rank 0 clusters and matches once and
+        broadcasts the result, so that every rank holds the same labels, memories and matches."""
         epoch = self.trainer.epoch
         model = unwrap(self.trainer.model)
         features = self._extract(model)
-        labels_v, labels_r = self._cluster(features[: self.num_visible], 0), \
-            self._cluster(features[self.num_visible:], 1)
+        result = self._pseudo_labels(features, epoch) if comm.is_main_process() else None
+        if comm.get_world_size() > 1:
+            result = comm.all_gather(result)[0]  # rank 0's result, on every rank
+        labels_v, labels_r, protos_v, protos_r, matches = result
+        self._apply(model, labels_v, labels_r, protos_v, protos_r, matches, epoch)
+        if comm.is_main_process():
+            self._log(labels_v, labels_r, matches, epoch)
+
+    def _pseudo_labels(self, features: torch.Tensor, epoch: int):
+        labels_v = self._cluster(features[: self.num_visible], 0)
+        labels_r = self._cluster(features[self.num_visible:], 1)
         protos_v = prototypes_of(features[: self.num_visible], labels_v)
         protos_r = prototypes_of(features[self.num_visible:], labels_r)
-        matches = self._match(protos_v, protos_r, epoch)
-        self._apply(model, labels_v, labels_r, protos_v, protos_r, matches, epoch)
-        self._log(labels_v, labels_r, matches, epoch)
+        return labels_v, labels_r, protos_v, protos_r, self._match(protos_v, protos_r, epoch)
 
     def _extract(self, model) -> torch.Tensor:
+        """(N, D) features of every training image, each rank embedding a contiguous share."""
         cfg = self.cfg
-        loader = build_inference_loader(cfg, self.train_set.samples, batch_size=cfg.MIOT.EXTRACT_BATCH)
+        samples, world, rank = self.train_set.samples, comm.get_world_size(), comm.get_rank()
+        share = (len(samples) + world - 1) // world
+        loader = build_inference_loader(cfg, samples[rank * share:(rank + 1) * share], batch_size=cfg.MIOT.EXTRACT_BATCH)
         progress = comm.is_main_process() and sys.stderr.isatty()
         try:
             features = extract_features(model, loader, cfg.MIOT.EXTRACT_FLIP, progress=progress)
+            if world > 1:
+                features = torch.cat(comm.all_gather(features))
         except (torch.cuda.OutOfMemoryError, MemoryError) as err:
             raise MemoryError(f"out of memory while extracting features for clustering: lower "
                               f"MIOT.EXTRACT_BATCH (now {cfg.MIOT.EXTRACT_BATCH}) or DATALOADER.NUM_WORKERS") from err
@@ -176,6 +190,11 @@ class MIOTLoopHook(HookBase):
                 metrics["matching_accuracy"] = matching_accuracy(labels_v, ids_v, labels_r, ids_r, matches.b_to_a.numpy())
         logger.info("epoch %d pseudo labels: %s", epoch, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
         self._pending_metrics = metrics
+
+    def after_step(self):
+        model = unwrap(self.trainer.model)
+        model.memory_visible.apply_updates()
+        model.memory_infrared.apply_updates()
 
     def before_step(self):
         # written at the epoch's first iteration: fastreid's writers skip values logged at an

@@ -1,31 +1,32 @@
 """Per-modality prototype memories with momentum update (in the spirit of ClusterContrast's cm.py)."""
+from typing import List, Tuple
+
 import torch
 import torch.nn.functional as F
+from fastreid.utils import comm
 from torch import autograd, nn
 
 
 class MemoryLookup(autograd.Function):
     """Forward: similarities of the features to the memory. Backward: the gradient w.r.t. the
-    features, then the momentum update of the rows named by ``targets`` (-1: no update),
-    one sample after the other: m <- μ m + (1 - μ) f, m <- m / ||m||."""
+    features, and the (features, targets) of this step queued for the momentum update, which
+    :meth:`PrototypeMemory.apply_updates` applies after the optimizer step (on every rank
+    alike, so that distributed memories stay identical)."""
 
     @staticmethod
-    def forward(ctx, inputs, targets, features, momentum):
-        ctx.features, ctx.momentum = features, momentum
-        # the gradient uses the memory as it was in the forward pass, whatever updates run first
-        ctx.save_for_backward(inputs, targets, features.clone())
-        return inputs.mm(features.t().to(inputs.dtype))
+    def forward(ctx, inputs, targets, memory):
+        ctx.memory = memory
+        ctx.save_for_backward(inputs, targets)
+        return inputs.mm(memory.features.t().to(inputs.dtype))
 
     @staticmethod
     def backward(ctx, grad_outputs):
-        inputs, targets, snapshot = ctx.saved_tensors
-        grad_inputs = grad_outputs.mm(snapshot.to(grad_outputs.dtype)) if ctx.needs_input_grad[0] else None
-        with torch.no_grad():
-            for x, y in zip(inputs, targets.tolist()):
-                if y >= 0:
-                    row = ctx.momentum * ctx.features[y] + (1.0 - ctx.momentum) * x.to(ctx.features.dtype)
-                    ctx.features[y] = row / row.norm().clamp_min(1e-12)
-        return grad_inputs, None, None, None
+        inputs, targets = ctx.saved_tensors
+        grad_inputs = grad_outputs.mm(ctx.memory.features.to(grad_outputs.dtype)) if ctx.needs_input_grad[0] else None
+        keep = targets >= 0
+        if bool(keep.any()):
+            ctx.memory.pending.append((inputs.detach()[keep], targets[keep]))
+        return grad_inputs, None, None
 
 
 class PrototypeMemory(nn.Module):
@@ -36,6 +37,7 @@ class PrototypeMemory(nn.Module):
         super().__init__()
         self.momentum = momentum
         self.register_buffer("features", torch.zeros(0, num_features), persistent=False)
+        self.pending: List[Tuple[torch.Tensor, torch.Tensor]] = []
 
     @property
     def num_prototypes(self) -> int:
@@ -43,10 +45,24 @@ class PrototypeMemory(nn.Module):
 
     @torch.no_grad()
     def reset(self, prototypes: torch.Tensor) -> None:
-        """Replace the memory by ``prototypes`` (K, D), L2-normalised."""
+        """Replace the memory by ``prototypes`` (K, D), L2-normalised; drop queued updates."""
         self.features = F.normalize(prototypes.to(self.features.device, torch.float32), dim=1).contiguous()
+        self.pending = []
 
     def forward(self, inputs: torch.Tensor, update_targets: torch.Tensor) -> torch.Tensor:
-        """(B, K) similarities of ``inputs`` (B, D) to the prototypes; after backward, rows
-        ``update_targets`` (B,) move towards the inputs (-1: leave the memory alone)."""
-        return MemoryLookup.apply(inputs, update_targets, self.features, self.momentum)
+        """(B, K) similarities of ``inputs`` (B, D) to the prototypes; backward queues a
+        momentum update of rows ``update_targets`` (B,) (-1: none) for :meth:`apply_updates`."""
+        return MemoryLookup.apply(inputs, update_targets, self)
+
+    @torch.no_grad()
+    def apply_updates(self) -> None:
+        """m <- μ m + (1 - μ) f, m <- m / ||m||, one queued sample after the other; with several
+        processes, every rank applies every rank's samples in rank order."""
+        pending, self.pending = self.pending, []
+        if comm.get_world_size() > 1:
+            local = [(x.cpu(), y.cpu()) for x, y in pending]
+            pending = [item for rank_items in comm.all_gather(local) for item in rank_items]
+        for inputs, targets in pending:
+            for x, y in zip(inputs.to(self.features.device, self.features.dtype), targets.tolist()):
+                row = self.momentum * self.features[y] + (1.0 - self.momentum) * x
+                self.features[y] = row / row.norm().clamp_min(1e-12)
