@@ -63,7 +63,7 @@ def _checks(cfg: CfgNode) -> List[Check]:
         ("DATALOADER.NUM_INSTANCE", lambda v: v > 0, "a positive integer"),
         ("DATALOADER.NUM_WORKERS", lambda v: v >= 0, ">= 0"),
         ("DATASETS.NAMES", lambda v: all(n in DATASET_REGISTRY._obj_map for n in v),
-         f"names registered in fastreid's DATASET_REGISTRY"),
+         "names registered in fastreid's DATASET_REGISTRY"),
         ("DATASETS.TESTS", lambda v: all(n in DATASET_REGISTRY._obj_map for n in v),
          "names registered in fastreid's DATASET_REGISTRY"),
         ("DATASETS.REGDB.TRIAL", lambda v: 1 <= v <= 10, "an integer in 1..10"),

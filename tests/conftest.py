@@ -1,5 +1,4 @@
 """Shared fixtures: tiny generated data sets in real on-disk layouts."""
-import os
 import sys
 from pathlib import Path
 

@@ -7,7 +7,6 @@ adds its own with ``@MATCHER_REGISTRY.register()`` and selects it by name in its
 from dataclasses import dataclass
 from typing import Optional
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from fastreid.utils.registry import Registry

@@ -57,14 +57,17 @@ def sinkhorn(cost: torch.Tensor, a: Optional[torch.Tensor] = None, b: Optional[t
     if abs(float(a.sum()) - float(b.sum())) > 1e-6 * max(1.0, float(a.sum())):
         raise ValueError(f"marginals must have the same total mass, got {float(a.sum())} and {float(b.sum())}")
     log_a, log_b = torch.log(a), torch.log(b)
+    scaled = -cost / reg  # (n, m)
     f = torch.zeros(n, dtype=cost.dtype, device=cost.device)
     g = torch.zeros(m, dtype=cost.dtype, device=cost.device)
+    row_lse = torch.logsumexp(scaled, dim=1)
     err, it = float("inf"), 0
     for it in range(1, max_iter + 1):
-        f = reg * (log_a - torch.logsumexp((g[None, :] - cost) / reg, dim=1))
-        g = reg * (log_b - torch.logsumexp((f[:, None] - cost) / reg, dim=0))
-        row_mass = torch.exp((f[:, None] + g[None, :] - cost) / reg).sum(dim=1)
-        err = float((row_mass - a).abs().sum())
+        f = reg * (log_a - row_lse)
+        g = reg * (log_b - torch.logsumexp(scaled + f[:, None] / reg, dim=0))
+        # the row sums of the current plan, reused by the next f update: two passes an iteration
+        row_lse = torch.logsumexp(scaled + g[None, :] / reg, dim=1)
+        err = float((torch.exp(f / reg + row_lse) - a).abs().sum())
         if err < tol:
             break
     plan = torch.exp((f[:, None] + g[None, :] - cost) / reg)

@@ -31,7 +31,7 @@ def test_visualize_ranks_writes_grids_of_the_expected_size(tiny_miot_run, synvi_
     _, _, _, out = tiny_miot_run
     config, opts = tool_config(synvi_sysu)
     for select in ("worst", "random"):
-        paths = main(config + ["--output", str(tmp_path), "--select", select, "--num", "3", "--topk", "5",
+        main(config + ["--output", str(tmp_path), "--select", select, "--num", "3", "--topk", "5",
                                "--reverse", "--opts", *opts, "MODEL.WEIGHTS", str(out / "model_final.pth")])
     grids = sorted(tmp_path.glob("*.png"))
     assert [p.name for p in grids] == ["SYSUMM01_gallery2query_random.png", "SYSUMM01_gallery2query_worst.png",

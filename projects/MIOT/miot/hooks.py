@@ -2,7 +2,7 @@
 modalities, cluster each, compute prototypes, match them, relabel, reset the memories."""
 import logging
 import sys
-from typing import Dict, Optional
+from typing import Dict
 
 import numpy as np
 import torch
