@@ -7,6 +7,7 @@ from fastreid.config import CfgNode as CN
 def add_ext_config(cfg: CN) -> CN:
     """Add the toolkit's keys to a fastreid config (in place) and return it."""
     cfg.SEED = -1  # global seed for sampling, clustering and evaluation trials; < 0: random
+    cfg.PROGRESS = "auto"  # tqdm bars for extraction and clustering: auto (on a terminal only), on, off
     # Directory holding the data sets (SYSU-MM01/, RegDB/, ...); fastreid reads the same from
     # the FASTREID_DATASETS environment variable.
     cfg.DATASETS.ROOT = os.getenv("FASTREID_DATASETS", "datasets")

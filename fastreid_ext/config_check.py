@@ -73,6 +73,7 @@ def _checks(cfg: CfgNode) -> List[Check]:
         ("TEST.CROSS_MODALITY.MAX_RANK", lambda v: v >= 1, ">= 1"),
         ("TEST.IMS_PER_BATCH", lambda v: v > 0, "a positive integer"),
         ("MODEL.DEVICE", lambda v: v == "cpu" or v.startswith("cuda"), "'cpu', 'cuda' or 'cuda:N'"),
+        ("PROGRESS", lambda v: v in ("auto", "on", "off"), "'auto', 'on' or 'off'"),
     ]
     if "MIOT" in cfg:
         matchers = sorted(MATCHER_REGISTRY._obj_map) + ["none"]

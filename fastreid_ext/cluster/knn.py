@@ -6,13 +6,10 @@ the returned neighbours follow one documented order, so results are reproducible
 backends: similarity (the float64 inner product of the float32 features) descending,
 compared at ``1e-9`` resolution, ties broken by the smaller index.
 """
-import logging
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-
-logger = logging.getLogger(__name__)
 
 TIE_RESOLUTION = 1e-9  # float64 similarities closer than this are ties, broken by index
 _PAD = 8  # extra candidates searched, so that near-ties at the k-th place are seen
@@ -125,6 +122,4 @@ def exact_knn(features: np.ndarray, k: int, backend: str = "auto",
         block = exhaustive[start:start + 256]
         full = features64[block] @ features64.T  # (B, N)
         idx[block], top[block] = _rank(np.broadcast_to(np.arange(n), full.shape), full, k)
-    if len(rescore) or len(exhaustive):
-        logger.debug("exact_knn: %d rows re-ranked in float64, %d exhaustively", len(rescore), len(exhaustive))
     return idx, top

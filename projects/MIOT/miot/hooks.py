@@ -82,6 +82,11 @@ class MIOTLoopHook(HookBase):
         if comm.is_main_process():
             self._log(labels_v, labels_r, matches, epoch)
 
+    def _progress(self) -> bool:
+        """tqdm on rank 0: ``PROGRESS auto`` shows it on a terminal only (quiet in CI and logs)."""
+        setting = self.cfg.get("PROGRESS", "auto")
+        return comm.is_main_process() and (setting == "on" or (setting == "auto" and sys.stderr.isatty()))
+
     def _pseudo_labels(self, features: torch.Tensor, epoch: int):
         labels_v = self._cluster(features[: self.num_visible], 0)
         labels_r = self._cluster(features[self.num_visible:], 1)
@@ -95,9 +100,8 @@ class MIOTLoopHook(HookBase):
         samples, world, rank = self.train_set.samples, comm.get_world_size(), comm.get_rank()
         share = (len(samples) + world - 1) // world
         loader = build_inference_loader(cfg, samples[rank * share:(rank + 1) * share], batch_size=cfg.MIOT.EXTRACT_BATCH)
-        progress = comm.is_main_process() and sys.stderr.isatty()
         try:
-            features = extract_features(model, loader, cfg.MIOT.EXTRACT_FLIP, progress=progress)
+            features = extract_features(model, loader, cfg.MIOT.EXTRACT_FLIP, progress=self._progress())
             if world > 1:
                 features = torch.cat(comm.all_gather(features))
         except (torch.cuda.OutOfMemoryError, MemoryError) as err:
@@ -114,7 +118,7 @@ class MIOTLoopHook(HookBase):
         c = self.cfg.MIOT.CLUSTER
         try:
             labels = dbscan_labels(features.numpy(), eps=c.EPS, min_samples=c.MIN_SAMPLES, k1=c.K1, k2=c.K2,
-                                   knn_backend=c.KNN_BACKEND)
+                                   knn_backend=c.KNN_BACKEND, progress=self._progress())
         except (torch.cuda.OutOfMemoryError, MemoryError) as err:
             raise MemoryError(f"out of memory while clustering {len(features)} features of modality {modality}: "
                               f"lower MIOT.CLUSTER.K1 (now {c.K1}) or set MIOT.CLUSTER.KNN_BACKEND faiss "
