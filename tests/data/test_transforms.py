@@ -1,0 +1,34 @@
+"""Modality-specific augmentations."""
+import random
+
+import numpy as np
+import torch
+from fastreid.config import get_cfg
+from PIL import Image
+
+from fastreid_ext import add_ext_config
+from fastreid_ext.data import ChannelExchange, build_modality_transforms
+
+
+def test_channel_exchange_replaces_the_image_by_one_channel_or_its_grey_version():
+    img = torch.stack([torch.full((4, 2), 10.0), torch.full((4, 2), 20.0), torch.full((4, 2), 30.0)])
+    random.seed(0)
+    seen = set()
+    for _ in range(200):
+        out = ChannelExchange(prob=1.0)(img)
+        assert out.shape == img.shape and torch.equal(out[0], out[1]) and torch.equal(out[1], out[2])
+        seen.add(round(float(out[0, 0, 0]), 3))
+    assert seen == {10.0, 20.0, 30.0, round(0.299 * 10 + 0.587 * 20 + 0.114 * 30, 3)}
+    assert torch.equal(ChannelExchange(prob=0.0)(img), img)
+
+
+def test_train_and_test_transforms_give_float_tensors_of_the_configured_size():
+    cfg = add_ext_config(get_cfg())
+    cfg.INPUT.SIZE_TRAIN, cfg.INPUT.SIZE_TEST = [32, 16], [24, 12]
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (50, 20, 3), dtype=np.uint8))
+    for modality in (0, 1):
+        out = build_modality_transforms(cfg, modality, is_train=True)(image)
+        assert out.shape == (3, 32, 16) and out.dtype == torch.float32 and 0 <= out.min() and out.max() <= 255
+    test = build_modality_transforms(cfg, 1, is_train=False)(image)
+    assert test.shape == (3, 24, 12)
+    assert torch.equal(test, build_modality_transforms(cfg, 0, is_train=False)(image))  # deterministic, modality-free
