@@ -3,9 +3,9 @@
 
     python tools/plot_training.py logs/SynVI/miot [--output curves.png]
 
-Panels: loss terms; clusters and outliers per modality; matched infrared clusters and mean
-match confidence; cluster purity and matching accuracy (data sets with ground truth only);
-evaluation Rank-1 / mAP / mINP. Panels without data are left out.
+Panels: loss terms; clusters and outliers per modality; matched infrared clusters; mean match
+confidence, cluster purity and matching accuracy (the last two on data sets with ground truth
+only); evaluation Rank-1 / mAP / mINP. Panels without data are left out.
 """
 import argparse
 import json
@@ -21,8 +21,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 PANELS = [
     ("losses", ["total_loss", "loss_intra", "loss_cross", "loss_cpal"]),
     ("clusters / outliers", ["clusters_visible", "clusters_infrared", "outliers_visible", "outliers_infrared"]),
-    ("matching", ["matched_infrared", "match_confidence"]),
-    ("pseudo-label quality (diagnostics)", ["purity_visible", "purity_infrared", "matching_accuracy"]),
+    ("matching", ["matched_infrared"]),
+    ("pseudo-label quality (purity, accuracy: diagnostics)",
+     ["match_confidence", "purity_visible", "purity_infrared", "matching_accuracy"]),
     ("evaluation (%)", ["Rank-1", "mAP", "mINP"]),
 ]
 
