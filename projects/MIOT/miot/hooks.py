@@ -55,8 +55,9 @@ class MIOTLoopHook(HookBase):
     """Re-clusters and re-matches before every epoch, and is checkpointed with the model.
 
     Fallbacks (logged): a modality where DBSCAN finds no cluster keeps the previous epoch's
-    labels, or on the first epoch uses one label per image; without prototypes on both
-    sides, or with ``MIOT.MATCHER.NAME none``, the epoch trains the intra term only.
+    labels, or on the first epoch uses one label per image. During warm-up, or with
+    ``MIOT.MATCHER.NAME none``, the epoch trains the intra term only. After every step it
+    applies the memories' queued momentum updates (on every rank alike).
     """
 
     def __init__(self, cfg, train_set, sampler):

@@ -125,7 +125,7 @@ class MIOT(nn.Module):
         for modality, own, other, own_to_other, transfer in sides:
             mask = modalities == modality
             f, y = features[mask], labels[mask]
-            own_logits = own(f, y)  # updates this modality's memory after backward
+            own_logits = own(f, y)  # queues this modality's memory update (applied after the step)
             intra.append(prototype_contrast(own_logits, y, self.temperature) * f.shape[0])
             if self.cross_weight > 0 or self.cpal_weight > 0:
                 no_update = torch.full_like(y, -1)
