@@ -66,19 +66,16 @@ def build_cross_modality_evaluator(cfg: CfgNode, dataset_name: str) -> Tuple[Dat
     return loader, evaluator
 
 
-def build_two_modality_train_loader(cfg: CfgNode, visible: Sequence[Sample], infrared: Sequence[Sample],
-                                    labels_visible: Sequence[int], labels_infrared: Sequence[int],
-                                    seed: int = 0) -> DataLoader:
-    """Infinite training loader: each batch is P labels x K images from each modality, with
-    ``K = DATALOADER.NUM_INSTANCE`` and ``P = SOLVER.IMS_PER_BATCH / (2 K world_size)``."""
+def build_two_modality_train_loader(cfg: CfgNode, dataset: ImageListDataset, labels_visible: Sequence[int],
+                                    labels_infrared: Sequence[int], seed: int = 0) -> DataLoader:
+    """Infinite training loader over ``dataset`` (its visible samples first, then its infrared
+    ones): each batch is P labels x K images from each modality, ``K = DATALOADER.NUM_INSTANCE``
+    and ``P = SOLVER.IMS_PER_BATCH / (2 K world_size)``; the loader's ``batch_sampler``
+    takes new labels with ``set_labels``. Each rank samples its own stream (``seed + rank``)."""
     from fastreid.utils import comm
 
     num_instances = cfg.DATALOADER.NUM_INSTANCE
-    per_rank = cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size()
-    num_ids = per_rank // (2 * num_instances)
-    transforms = [build_modality_transforms(cfg, m, is_train=True) for m in (0, 1)]
-    dataset = ImageListDataset(list(visible) + list(infrared), transforms,
-                               list(labels_visible) + list(labels_infrared), on_corrupt=cfg.DATASETS.ON_CORRUPT_IMAGE)
+    num_ids = cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size() // (2 * num_instances)
     sampler = CrossModalityIdentitySampler(labels_visible, labels_infrared, num_ids, num_instances,
                                            seed=seed + comm.get_rank())
     return DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.DATALOADER.NUM_WORKERS,

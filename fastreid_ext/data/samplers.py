@@ -12,6 +12,8 @@ class CrossModalityIdentitySampler(Sampler):
     Indices refer to the concatenation ``visible samples + infrared samples``. Label -1
     (outliers) is never sampled. An identity with fewer than ``num_instances`` images is
     sampled with replacement; with fewer identities than ``num_ids``, identities repeat.
+    :meth:`set_labels` replaces the labels (e.g. new pseudo labels each epoch); batches
+    drawn afterwards use them.
 
     Args:
         labels_visible, labels_infrared: per-sample (pseudo) labels of each modality.
@@ -25,12 +27,16 @@ class CrossModalityIdentitySampler(Sampler):
         self.num_ids, self.num_instances = int(num_ids), int(num_instances)
         if self.num_ids < 1 or self.num_instances < 1:
             raise ValueError(f"num_ids and num_instances must be >= 1, got {num_ids}, {num_instances}")
-        offset = len(labels_visible)
-        self.groups = [self._group(labels_visible, 0), self._group(labels_infrared, offset)]
-        for name, groups in zip(("visible", "infrared"), self.groups):
-            if not groups:
-                raise ValueError(f"no labelled {name} sample to build batches from (all labels are -1)")
+        self.set_labels(labels_visible, labels_infrared)
         self.rng = np.random.default_rng(seed)
+
+    def set_labels(self, labels_visible: Sequence[int], labels_infrared: Sequence[int]) -> None:
+        """Sample from these labels from now on (same sample order as before)."""
+        groups = [self._group(labels_visible, 0), self._group(labels_infrared, len(labels_visible))]
+        for name, modality_groups in zip(("visible", "infrared"), groups):
+            if not modality_groups:
+                raise ValueError(f"no labelled {name} sample to build batches from (all labels are -1)")
+        self.groups = groups
 
     @staticmethod
     def _group(labels: Sequence[int], offset: int) -> List[np.ndarray]:

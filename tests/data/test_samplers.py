@@ -1,5 +1,4 @@
 """Two-modality identity sampler: P labels x K images from each modality, outliers never drawn."""
-import numpy as np
 import pytest
 
 from fastreid_ext.data import CrossModalityIdentitySampler
@@ -34,3 +33,12 @@ def test_a_modality_without_labels_is_refused():
         CrossModalityIdentitySampler([0, 1], [-1, -1], num_ids=1, num_instances=1)
     with pytest.raises(ValueError, match="num_ids and num_instances must be >= 1"):
         CrossModalityIdentitySampler([0], [0], num_ids=0, num_instances=1)
+
+
+def test_new_labels_take_effect_for_the_next_batches():
+    sampler = CrossModalityIdentitySampler([0, 0, 1, 1], [0, 0], num_ids=1, num_instances=2, seed=0)
+    sampler.set_labels([-1, -1, 1, 1], [0, -1])  # only images 2, 3 (visible) and 4 (infrared) keep a label
+    for _, batch in zip(range(10), sampler):
+        assert set(batch[:2]) <= {2, 3} and batch[2:] == [4, 4]
+    with pytest.raises(ValueError, match="no labelled visible sample"):
+        sampler.set_labels([-1, -1, -1, -1], [0, 0])

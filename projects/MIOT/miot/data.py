@@ -1,9 +1,9 @@
-"""The two-modality training set and sampler whose pseudo labels the loop replaces each epoch."""
+"""The two-modality training set whose pseudo labels the loop replaces each epoch."""
 from typing import Sequence
 
 import numpy as np
 
-from fastreid_ext.data import CrossModalityIdentitySampler, ImageListDataset, Sample
+from fastreid_ext.data import ImageListDataset, Sample
 
 
 class PseudoLabelledTrainSet(ImageListDataset):
@@ -34,13 +34,3 @@ class PseudoLabelledTrainSet(ImageListDataset):
     def diagnostic_ids(self, modality: int) -> np.ndarray:
         part = self.samples[: self.num_visible] if modality == 0 else self.samples[self.num_visible:]
         return np.asarray([s.diagnostic_pid for s in part])
-
-
-class RelabelableSampler(CrossModalityIdentitySampler):
-    """``CrossModalityIdentitySampler`` whose labels can be replaced between epochs."""
-
-    def set_labels(self, labels_visible: Sequence[int], labels_infrared: Sequence[int]) -> None:
-        groups = [self._group(labels_visible, 0), self._group(labels_infrared, len(labels_visible))]
-        if not groups[0] or not groups[1]:
-            raise ValueError("pseudo labels leave a modality without any labelled sample")
-        self.groups = groups

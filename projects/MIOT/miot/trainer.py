@@ -2,16 +2,15 @@
 import logging
 
 import numpy as np
-import torch
 from fastreid.engine import DefaultTrainer
 from fastreid.utils import comm
 from torch.utils.data import DataLoader
 
-from fastreid_ext.data import build_cross_modality_dataset, build_cross_modality_evaluator, build_modality_transforms
-from fastreid_ext.data.common import collate
+from fastreid_ext.data import (build_cross_modality_dataset, build_cross_modality_evaluator, build_modality_transforms,
+                               build_two_modality_train_loader)
 from fastreid_ext.engine import TRAINER_REGISTRY
 
-from .data import PseudoLabelledTrainSet, RelabelableSampler
+from .data import PseudoLabelledTrainSet
 from .hooks import MIOTLoopHook
 
 logger = logging.getLogger(__name__)
@@ -34,13 +33,9 @@ class MIOTTrainer(DefaultTrainer):
         transforms = [build_modality_transforms(cfg, m, is_train=True) for m in (0, 1)]
         train_set = PseudoLabelledTrainSet(dataset.train_visible, dataset.train_infrared, transforms, epoch_length,
                                            on_corrupt=cfg.DATASETS.ON_CORRUPT_IMAGE)
-        num_instances = cfg.DATALOADER.NUM_INSTANCE
-        num_ids = cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size() // (2 * num_instances)
         seed = cfg.SEED if cfg.SEED >= 0 else int(np.random.SeedSequence().entropy % 2 ** 31)
-        sampler = RelabelableSampler(np.arange(len(dataset.train_visible)), np.arange(len(dataset.train_infrared)),
-                                     num_ids, num_instances, seed=seed + comm.get_rank())
-        return DataLoader(train_set, batch_sampler=sampler, num_workers=cfg.DATALOADER.NUM_WORKERS,
-                          collate_fn=collate, pin_memory=torch.cuda.is_available())
+        return build_two_modality_train_loader(cfg, train_set, np.arange(len(dataset.train_visible)),
+                                               np.arange(len(dataset.train_infrared)), seed=seed)
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_dir=None):
