@@ -202,8 +202,8 @@ class MIOTLoopHook(HookBase):
         model.memory_infrared.apply_updates()
 
     def before_step(self):
-        # written at the epoch's first iteration: fastreid's writers skip values logged at an
-        # iteration they have already written (the previous epoch's last one)
+        # logged at the epoch's first iteration, so that each epoch's pseudo-label metrics carry
+        # that epoch's iteration (at before_epoch, storage.iter is still the previous epoch's last)
         if getattr(self, "_pending_metrics", None):
             for key, value in self._pending_metrics.items():
                 self.trainer.storage.put_scalar(key, value, smoothing_hint=False)
