@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = ["MIOT.ITERS", "3", "SOLVER.IMS_PER_BATCH", "16", "DATALOADER.NUM_INSTANCE", "4",
         "MIOT.CLUSTER.K1", "5", "MIOT.CLUSTER.MIN_SAMPLES", "2", "MIOT.EXTRACT_BATCH", "64",
         "MIOT.WARMUP_RATIO", "0.5", "TEST.CROSS_MODALITY.NUM_TRIALS", "2", "TEST.IMS_PER_BATCH", "64",
-        "SOLVER.STEPS", "[100]"]
+        "SOLVER.STEPS", "[100]", "SOLVER.CHECKPOINT_PERIOD", "1"]
 
 
 def make_trainer(root, out, *opts, resume=False):
