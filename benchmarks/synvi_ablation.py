@@ -2,8 +2,10 @@
 """MIOT ablations on SynVI: full vs intra-only vs Hungarian matching vs no CPAL, several seeds.
 
     python benchmarks/synvi_ablation.py [--seeds 0 1] [--root datasets/synvi] [--out logs/ablation]
+                                        [--infrared nir|thermal]
 
-Generates SynVI (SYSU-MM01 layout, 100 identities, data seed 0) if absent, trains each
+Generates SynVI (SYSU-MM01 layout, 100 identities, data seed 0; near-infrared cameras unless
+``--infrared thermal``) unless ``--root`` holds it, trains each
 variant of configs/SynVI/ with each training seed (``SEED``), and prints cross-modality
 Rank-1 / mAP / mINP (SYSU all-search, 10 random-gallery trials), mean ± std over seeds, and
 the last epoch's pseudo-label diagnostics.
@@ -14,6 +16,8 @@ import subprocess
 import sys
 
 import numpy as np
+
+from fastreid_ext.data.synvi import ensure
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VARIANTS = {"MIOT (OT + CPAL)": "miot.yml", "intra-only (no matching)": "miot_intra.yml",
@@ -42,10 +46,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--root", default="datasets/synvi")
     parser.add_argument("--out", default="logs/ablation")
+    parser.add_argument("--infrared", choices=["nir", "thermal"], default="nir",
+                        help="infrared sensor of SynVI (a --root holding another SynVI is rewritten)")
     args = parser.parse_args()
-    if not os.path.isdir(os.path.join(args.root, "SYSU-MM01")):
-        subprocess.run([sys.executable, "-m", "fastreid_ext.data.synvi", "--root", args.root, "--layout", "sysu",
-                        "--num-ids", "100", "--seed", "0"], check=True)
+    ensure(args.root, "sysu", num_ids=100, seed=0, infrared=args.infrared)
     rows = []
     for name, config in VARIANTS.items():
         scores, diagnostics = [], []
@@ -55,6 +59,9 @@ def main() -> None:
                 subprocess.run([sys.executable, os.path.join(REPO, "tools", "train_net.py"), "--config-file",
                                 os.path.join(REPO, "configs", "SynVI", config), "DATASETS.ROOT", args.root,
                                 "OUTPUT_DIR", out, "SEED", str(seed)], check=True, capture_output=True)
+                for entry in os.listdir(out):  # keep model_final.pth only (each holds model + Adam state)
+                    if entry.endswith(".pth") and entry != "model_final.pth":
+                        os.remove(os.path.join(out, entry))
             scores.append(final_scores(os.path.join(out, "log.txt"), ("Rank-1", "mAP", "mINP")))
             diagnostics.append(last_diagnostics(os.path.join(out, "log.txt"),
                                                 ("purity_visible", "purity_infrared", "matching_accuracy")))

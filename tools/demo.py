@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The demo behind ``make demo``: generate SynVI in SYSU-MM01's layout (if absent), train MIOT
+"""The demo behind ``make demo``: generate SynVI in SYSU-MM01's layout (unless there), train MIOT
 on it on the CPU, evaluate with the SYSU-MM01 all-search protocol and print the metrics."""
 import argparse
 import os
@@ -12,7 +12,7 @@ from fastreid.engine import default_argument_parser
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import train_net  # noqa: E402
 
-from fastreid_ext.data.synvi import generate  # noqa: E402
+from fastreid_ext.data.synvi import ensure  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -27,10 +27,9 @@ def main() -> None:
     args = parser.parse_args()
 
     start = time.time()
-    if not os.path.isdir(os.path.join(args.data_root, "SYSU-MM01")):
-        summary = generate(args.data_root, "sysu", num_ids=args.num_ids, seed=0)
-        print(f"SynVI written to {args.data_root}/SYSU-MM01: {summary['images']} images, "
-              f"{summary['train_ids']} training / {summary['test_ids']} test identities", flush=True)
+    summary = ensure(args.data_root, "sysu", num_ids=args.num_ids, seed=0)
+    print(f"SynVI in {args.data_root}/SYSU-MM01: {summary['images']} images, "
+          f"{summary['train_ids']} training / {summary['test_ids']} test identities", flush=True)
     train_args = default_argument_parser().parse_args(
         ["--config-file", args.config_file, "DATASETS.ROOT", args.data_root, "OUTPUT_DIR", args.output, *args.opts])
     results = train_net.main(train_args)

@@ -1,20 +1,27 @@
 """SynVI: a procedural visible-infrared person data set, written in the real on-disk layouts
 of SYSU-MM01 or RegDB so that the real readers and protocols are exercised.
 
-    python -m fastreid_ext.data.synvi --root DIR --layout sysu|regdb --num-ids N --seed S
+    python -m fastreid_ext.data.synvi --root DIR --layout sysu|regdb --num-ids N --seed S [--infrared nir|thermal]
 
 Each identity has a body shape (height, build, head size, stride), a clothing pattern
 (top and bottom colours from a small palette, stripes / checks / solid, sleeves, a bag) and a
 material per garment. Visible images render the colours under a per-camera illumination,
-background and scale. Infrared images of the same identity render *temperatures*: skin is
-bright, garments go through a data-set-wide, non-monotonic intensity mapping of their colour
-plus their material (colours that differ in visible may look alike in infrared, and the
-reverse), on darker, noisier, lower-resolution backgrounds. Pose (offset, scale, stride)
-varies per image. The output is a pure function of the arguments.
+background and scale. Infrared images of the same identity are single-channel and come from
+one of two sensors, as in the real data sets:
+
+- ``nir`` (SYSU-MM01's cameras 3 and 6, active near-infrared): garments reflect mostly by
+  their luminance, partly by a data-set-wide non-monotonic function of the dye and by their
+  material; skin is mid-bright, hair dark; the illuminator's strength varies per camera.
+- ``thermal`` (RegDB's far-infrared camera): temperatures. Skin glows, garments go through a
+  stronger non-monotonic mapping of their colour plus their material (colours that differ in
+  visible may look alike, and the reverse), on darker, noisier backgrounds. The wider gap.
+
+Pose (offset, scale, stride) varies per image. The output is a pure function of the arguments.
 """
 import argparse
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from typing import Dict, List, Tuple
 
@@ -27,6 +34,7 @@ PALETTE = np.array([  # a small palette: many identities share colours, so combi
 ], dtype=np.float32)
 SKIN = np.array([[236, 200, 170], [200, 150, 110], [140, 95, 60], [90, 60, 40]], dtype=np.float32)
 SYSU_VISIBLE_CAMS, SYSU_INFRARED_CAMS = (1, 2, 4, 5), (3, 6)
+INFRARED_SENSORS = ("nir", "thermal")
 
 
 @dataclass
@@ -49,7 +57,7 @@ class Identity:
 
 @dataclass
 class Camera:
-    infrared: bool
+    sensor: str  # "visible", "nir" (near-infrared, SYSU-MM01's IR cameras) or "thermal" (RegDB)
     gain: np.ndarray  # (3,) illumination per channel
     background: np.ndarray  # (3,) base colour / intensity
     texture: float  # background texture strength
@@ -69,11 +77,15 @@ def make_identity(rng: np.random.Generator) -> Identity:
         material=rng.uniform(-0.15, 0.15, size=3).astype(np.float32))
 
 
-def make_camera(rng: np.random.Generator, infrared: bool) -> Camera:
-    if infrared:
-        return Camera(True, np.ones(3, np.float32), np.full(3, rng.uniform(0.1, 0.3), np.float32),
+def make_camera(rng: np.random.Generator, sensor: str) -> Camera:
+    if sensor == "thermal":
+        return Camera(sensor, np.ones(3, np.float32), np.full(3, rng.uniform(0.1, 0.3), np.float32),
                       float(rng.uniform(0.02, 0.06)), float(rng.uniform(0.9, 1.05)), float(rng.uniform(0.04, 0.08)))
-    return Camera(False, rng.uniform(0.8, 1.2, size=3).astype(np.float32),
+    if sensor == "nir":  # active illumination: a per-camera gain, mid-grey textured backgrounds
+        return Camera(sensor, np.full(3, rng.uniform(0.85, 1.15), np.float32),
+                      np.full(3, rng.uniform(0.25, 0.45), np.float32), float(rng.uniform(0.03, 0.08)),
+                      float(rng.uniform(0.9, 1.05)), float(rng.uniform(0.03, 0.06)))
+    return Camera(sensor, rng.uniform(0.8, 1.2, size=3).astype(np.float32),
                   rng.uniform(0.3, 0.7, size=3).astype(np.float32), float(rng.uniform(0.03, 0.1)),
                   float(rng.uniform(0.85, 1.1)), float(rng.uniform(0.02, 0.05)))
 
@@ -84,6 +96,14 @@ def thermal(colour: np.ndarray, mapping: np.ndarray) -> float:
     luma = float(np.dot([0.299, 0.587, 0.114], colour / 255.0))
     phase = float(mapping[:3] @ (colour / 255.0) + mapping[3])
     return 0.1 + 0.55 * luma + 0.2 * (0.5 + 0.5 * np.sin(2 * np.pi * phase))
+
+
+def near_infrared(colour: np.ndarray, mapping: np.ndarray) -> float:
+    """Data-set-wide dye -> near-infrared reflectance in [0.12, 0.89]: mostly the luminance, with a
+    smaller non-monotonic dye term than the thermal mapping (NIR keeps more of the visible look)."""
+    luma = float(np.dot([0.299, 0.587, 0.114], colour / 255.0))
+    phase = float(mapping[:3] @ (colour / 255.0) + mapping[3])
+    return 0.12 + 0.65 * luma + 0.12 * (0.5 + 0.5 * np.sin(2 * np.pi * phase))
 
 
 def render(person: Identity, camera: Camera, mapping: np.ndarray, rng: np.random.Generator,
@@ -132,7 +152,7 @@ def render(person: Identity, camera: Camera, mapping: np.ndarray, rng: np.random
     stripes = {0: np.zeros_like(head), 1: (np.floor(ty) % 2 == 0), 2: (np.floor(tx) % 2 == 0),
                3: ((np.floor(ty) + np.floor(tx)) % 2 == 0)}[person.pattern]
 
-    if camera.infrared:
+    if camera.sensor == "thermal":  # temperatures: skin glows, garments by dye and material
         skin_t = rng.uniform(0.85, 0.95)
         top_t = thermal(person.top, mapping) + person.material[0]
         pattern_t = thermal(person.pattern_colour, mapping) + person.material[0]
@@ -141,6 +161,17 @@ def render(person: Identity, camera: Camera, mapping: np.ndarray, rng: np.random
                  (bag, 0.6 * thermal(person.bag_colour, mapping) + person.material[2])]
         for mask, value in parts:
             canvas[mask] = value
+    elif camera.sensor == "nir":  # reflectance under the camera's illuminator; hair stays dark
+        skin_r = rng.uniform(0.6, 0.72)
+        top_r = near_infrared(person.top, mapping) + 0.5 * person.material[0]
+        pattern_r = near_infrared(person.pattern_colour, mapping) + 0.5 * person.material[0]
+        parts = [(legs, near_infrared(person.bottom, mapping) + 0.5 * person.material[1]), (torso, top_r),
+                 (torso & stripes, pattern_r), (sleeves, top_r), (hands, skin_r), (head, skin_r),
+                 (bag, near_infrared(person.bag_colour, mapping) + 0.5 * person.material[2])]
+        for mask, value in parts:
+            canvas[mask] = value
+        canvas[head & (y < top_y + 0.7 * head_r)] = 0.12
+        canvas = canvas * camera.gain[None, None, :]
     else:
         parts = [(legs, person.bottom), (torso, person.top), (torso & stripes, person.pattern_colour),
                  (sleeves, person.top), (hands, person.skin), (head, person.skin), (bag, person.bag_colour)]
@@ -151,7 +182,7 @@ def render(person: Identity, camera: Camera, mapping: np.ndarray, rng: np.random
 
     canvas = canvas + rng.normal(0, camera.noise, size=canvas.shape)
     image = np.clip(canvas * 255, 0, 255).astype(np.uint8)
-    if camera.infrared:  # single-channel sensor, stored as 3 identical channels
+    if camera.sensor != "visible":  # single-channel sensor, stored as 3 identical channels
         image = np.repeat(image[..., :1], 3, axis=2)
     return image
 
@@ -164,12 +195,13 @@ def _world(num_ids: int, seed: int):
 
 
 def write_sysu(root: str, num_ids: int, seed: int, images_per_cam: int = 6,
-               size: Tuple[int, int] = (128, 64)) -> Dict:
-    """Write ``root/SYSU-MM01`` (cam1..cam6/<id>/NNNN.jpg, exp/{train,val,test}_id.txt)."""
+               size: Tuple[int, int] = (128, 64), infrared: str = "nir") -> Dict:
+    """Write ``root/SYSU-MM01`` (cam1..cam6/<id>/NNNN.jpg, exp/{train,val,test}_id.txt); cameras
+    3 and 6 are ``infrared`` sensors ("nir" like the real ones, or "thermal": a harder gap)."""
     if num_ids < 4:
         raise ValueError(f"--num-ids must be >= 4 for the SYSU layout, got {num_ids}")
     rng, mapping, identities = _world(num_ids, seed)
-    cameras = {c: make_camera(rng, c in SYSU_INFRARED_CAMS) for c in SYSU_VISIBLE_CAMS + SYSU_INFRARED_CAMS}
+    cameras = {c: make_camera(rng, infrared if c in SYSU_INFRARED_CAMS else "visible") for c in SYSU_VISIBLE_CAMS + SYSU_INFRARED_CAMS}
     base = os.path.join(root, "SYSU-MM01")
     pids = list(range(1, num_ids + 1))
     num_test = max(2, round(0.3 * num_ids))
@@ -195,17 +227,18 @@ def write_sysu(root: str, num_ids: int, seed: int, images_per_cam: int = 6,
     for name, ids in (("train", train_ids), ("val", val_ids), ("test", test_ids)):
         with open(os.path.join(base, "exp", f"{name}_id.txt"), "w") as f:
             f.write(",".join(str(i) for i in ids) + "\n")
-    return {"layout": "sysu", "num_ids": num_ids, "seed": seed, "train_ids": len(train_ids) + len(val_ids),
+    return {"layout": "sysu", "num_ids": num_ids, "seed": seed, "infrared": infrared, "train_ids": len(train_ids) + len(val_ids),
             "test_ids": len(test_ids), "images": counts}
 
 
 def write_regdb(root: str, num_ids: int, seed: int, images_per_cam: int = 10,
-                size: Tuple[int, int] = (128, 64)) -> Dict:
-    """Write ``root/RegDB`` (Visible/<id>/*.bmp, Thermal/<id>/*.bmp, idx/*_{1..10}.txt)."""
+                size: Tuple[int, int] = (128, 64), infrared: str = "thermal") -> Dict:
+    """Write ``root/RegDB`` (Visible/<id>/*.bmp, Thermal/<id>/*.bmp, idx/*_{1..10}.txt); the
+    ``Thermal`` camera is an ``infrared`` sensor ("thermal" like the real one, or "nir")."""
     if num_ids < 4:
         raise ValueError(f"--num-ids must be >= 4 for the RegDB layout, got {num_ids}")
     rng, mapping, identities = _world(num_ids, seed)
-    visible_cam, thermal_cam = make_camera(rng, False), make_camera(rng, True)
+    visible_cam, thermal_cam = make_camera(rng, "visible"), make_camera(rng, infrared)
     base = os.path.join(root, "RegDB")
     files: Dict[str, Dict[int, List[str]]] = {"visible": {}, "thermal": {}}
     for pid, person in enumerate(identities, 1):
@@ -228,7 +261,7 @@ def write_regdb(root: str, num_ids: int, seed: int, images_per_cam: int = 10,
                     for label, pid in enumerate(ids):
                         for rel in files[modality][pid]:
                             f.write(f"{rel} {label if split == 'train' else pid}\n")
-    return {"layout": "regdb", "num_ids": num_ids, "seed": seed,
+    return {"layout": "regdb", "num_ids": num_ids, "seed": seed, "infrared": infrared,
             "images": {m: images_per_cam * num_ids for m in files}}
 
 
@@ -236,16 +269,42 @@ WRITERS = {"sysu": write_sysu, "regdb": write_regdb}
 
 
 def generate(root: str, layout: str, num_ids: int, seed: int = 0, images_per_cam: int = 0,
-             size: Tuple[int, int] = (128, 64)) -> Dict:
-    """Write SynVI under ``root`` in ``layout``; returns (and stores as SYNVI.json) a summary."""
+             size: Tuple[int, int] = (128, 64), infrared: str = "") -> Dict:
+    """Write SynVI under ``root`` in ``layout``; returns (and stores as SYNVI.json) a summary.
+    ``infrared`` is the infrared sensor, "nir" or "thermal"; empty: the real data set's
+    (SYSU-MM01: near-infrared, RegDB: thermal)."""
     if layout not in WRITERS:
         raise ValueError(f"--layout must be one of {sorted(WRITERS)}, got {layout!r}")
+    if infrared and infrared not in INFRARED_SENSORS:
+        raise ValueError(f"--infrared must be one of {INFRARED_SENSORS}, got {infrared!r}")
     kwargs = {"images_per_cam": images_per_cam} if images_per_cam > 0 else {}
+    if infrared:
+        kwargs["infrared"] = infrared
     summary = WRITERS[layout](root, num_ids, seed, size=size, **kwargs)
     folder = os.path.join(root, "SYSU-MM01" if layout == "sysu" else "RegDB")
     with open(os.path.join(folder, "SYNVI.json"), "w") as f:
         json.dump(summary, f, indent=1)
     return summary
+
+
+def ensure(root: str, layout: str, num_ids: int, seed: int = 0, infrared: str = "") -> Dict:
+    """SynVI under ``root`` as :func:`generate` would write it (default size and image counts):
+    kept when its SYNVI.json says so, else (re)written. A folder without SYNVI.json is not
+    SynVI's and is never touched."""
+    folder = os.path.join(root, "SYSU-MM01" if layout == "sysu" else "RegDB")
+    wanted = {"layout": layout, "num_ids": num_ids, "seed": seed,
+              "infrared": infrared or ("nir" if layout == "sysu" else "thermal")}
+    stamp = os.path.join(folder, "SYNVI.json")
+    if os.path.isdir(folder):
+        if not os.path.isfile(stamp):
+            raise FileExistsError(f"{folder} exists but is not a SynVI folder (no SYNVI.json); "
+                                  f"choose another root for the generated data")
+        with open(stamp) as f:
+            summary = json.load(f)
+        if all(summary.get(k) == v for k, v in wanted.items()):
+            return summary
+        shutil.rmtree(folder)  # an older or different SynVI: written again
+    return generate(root, layout, num_ids, seed, infrared=infrared)
 
 
 def main(argv=None) -> None:
@@ -257,11 +316,13 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--images-per-cam", type=int, default=0,
                         help="images per identity and camera (default: 6 for sysu, 10 for regdb)")
+    parser.add_argument("--infrared", choices=INFRARED_SENSORS, default="",
+                        help="infrared sensor (default: the real data set's, nir for sysu, thermal for regdb)")
     parser.add_argument("--height", type=int, default=128)
     parser.add_argument("--width", type=int, default=64)
     args = parser.parse_args(argv)
     summary = generate(args.root, args.layout, args.num_ids, args.seed, args.images_per_cam,
-                       (args.height, args.width))
+                       (args.height, args.width), args.infrared)
     print(json.dumps(summary))
 
 

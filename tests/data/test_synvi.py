@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fastreid_ext.data.synvi import generate
+from fastreid_ext.data.synvi import PALETTE, _world, ensure, generate, near_infrared, thermal
 
 
 def digest(root: Path) -> str:
@@ -44,8 +44,45 @@ def test_infrared_images_are_single_channel_and_visible_are_coloured(synvi_sysu)
     assert np.abs(vis[..., 0] - vis[..., 2]).mean() > 10
 
 
+def test_each_layout_has_its_real_infrared_sensor_and_either_can_be_chosen(tmp_path):
+    import json
+    for layout, folder, default in (("sysu", "SYSU-MM01", "nir"), ("regdb", "RegDB", "thermal")):
+        for infrared in ("", "nir", "thermal"):
+            root = tmp_path / f"{layout}-{infrared or 'default'}"
+            generate(str(root), layout, num_ids=4, seed=0, images_per_cam=1, size=(32, 16), infrared=infrared)
+            assert json.loads((root / folder / "SYNVI.json").read_text())["infrared"] == (infrared or default)
+    assert digest(tmp_path / "sysu-default") == digest(tmp_path / "sysu-nir") != digest(tmp_path / "sysu-thermal")
+
+
+def test_near_infrared_keeps_more_of_the_visible_luminance_than_thermal():
+    _, mapping, _ = _world(10, seed=0)
+    luma = PALETTE @ np.array([0.299, 0.587, 0.114]) / 255.0
+    nir = np.array([near_infrared(c, mapping) for c in PALETTE])
+    heat = np.array([thermal(c, mapping) for c in PALETTE])
+    assert np.corrcoef(luma, nir)[0, 1] > np.corrcoef(luma, heat)[0, 1]
+    assert np.corrcoef(luma, nir)[0, 1] > 0.9
+
+
+def test_ensure_keeps_the_same_synvi_rewrites_another_and_never_touches_foreign_data(tmp_path):
+    generate(str(tmp_path / "a"), "sysu", num_ids=4, seed=0, infrared="thermal")
+    thermal_digest = digest(tmp_path / "a")
+    assert ensure(str(tmp_path / "a"), "sysu", num_ids=4, seed=0, infrared="thermal")["infrared"] == "thermal"
+    assert digest(tmp_path / "a") == thermal_digest  # kept as it was
+    assert ensure(str(tmp_path / "a"), "sysu", num_ids=4, seed=0)["infrared"] == "nir"  # the default sensor
+    generate(str(tmp_path / "b"), "sysu", num_ids=4, seed=0)
+    assert digest(tmp_path / "a") == digest(tmp_path / "b") != thermal_digest
+    foreign = tmp_path / "real" / "SYSU-MM01"
+    foreign.mkdir(parents=True)
+    (foreign / "keep.txt").write_text("not SynVI")
+    with pytest.raises(FileExistsError, match="not a SynVI folder"):
+        ensure(str(tmp_path / "real"), "sysu", num_ids=4)
+    assert (foreign / "keep.txt").read_text() == "not SynVI"
+
+
 def test_bad_arguments_are_refused(tmp_path):
     with pytest.raises(ValueError, match="--layout must be one of"):
         generate(str(tmp_path), "market", num_ids=5)
     with pytest.raises(ValueError, match="--num-ids must be >= 4"):
         generate(str(tmp_path), "sysu", num_ids=2)
+    with pytest.raises(ValueError, match="--infrared must be one of"):
+        generate(str(tmp_path), "sysu", num_ids=5, infrared="uv")
