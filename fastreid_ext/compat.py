@@ -326,8 +326,11 @@ def _writers_keep_late_scalars() -> None:
 
 def distributed_worker(local_rank, main_func, world_size, num_gpus_per_machine, machine_rank, dist_url, args):
     """fastreid's ``_distributed_worker``, on any device: NCCL and one GPU per process where
-    CUDA is usable, gloo on CPUs otherwise. (Module level, so that spawned processes can
-    unpickle it; they import this module, and so get every fix, before running it.)"""
+    CUDA is usable, gloo on CPUs otherwise. After ``main_func`` returns, the ranks meet once
+    more and destroy the process group: a process that exits with gloo's threads still
+    running aborts ("terminate called without an active exception"). (Module level, so that
+    spawned processes can unpickle it; they import this module, and so get every fix, before
+    running it.)"""
     import torch.distributed as dist
     from fastreid.utils import comm
 
@@ -351,6 +354,9 @@ def distributed_worker(local_rank, main_func, world_size, num_gpus_per_machine, 
         if machine == machine_rank:
             comm._LOCAL_PROCESS_GROUP = group
     main_func(*args)
+    comm.synchronize()
+    dist.destroy_process_group()
+    comm._LOCAL_PROCESS_GROUP = None
 
 
 @_fix("distributed_any_device")

@@ -254,3 +254,16 @@ def test_launch_runs_several_cpu_processes_with_gloo(tmp_path):
     ok, broken = results[""], results["distributed_any_device"]
     assert ok.returncode == 0 and ok.stdout.count("process ran") == 2, ok.stderr[-2000:]
     assert broken.returncode != 0 and "cuda is not available" in broken.stderr
+
+
+def test_distributed_worker_destroys_its_process_group_when_done():
+    """A gloo process that exits with its process group alive may abort at interpreter exit
+    ("terminate called without an active exception"); the worker tears the group down."""
+    import torch.distributed as dist
+    from fastreid.engine.launch import _find_free_port
+
+    seen = []
+    compat.distributed_worker(0, lambda: seen.append(dist.is_initialized()), 1, 1, 0,
+                              f"tcp://127.0.0.1:{_find_free_port()}", ())
+    assert seen == [True]
+    assert not dist.is_initialized()
