@@ -46,7 +46,7 @@ def test_trainer_evaluates_with_the_cross_modality_protocol_and_logs_loop_metric
     lines = [json.loads(line) for line in (out / "metrics.json").read_text().splitlines()]
     keys = set().union(*lines)
     assert {"clusters_visible", "clusters_infrared", "outliers_visible", "purity_visible", "purity_infrared",
-            "matched_infrared", "match_confidence", "matching_accuracy", "loss_intra"} <= keys
+            "identity_alignment", "matched_infrared", "match_confidence", "matching_accuracy", "loss_intra"} <= keys
 
 
 def test_resume_restores_memories_labels_and_epoch(two_epochs, synvi_sysu, tmp_path):

@@ -30,3 +30,20 @@ def matching_accuracy(labels_visible: np.ndarray, ids_visible: np.ndarray, label
     correct = sum(1 for r, (rid, _) in major_r.items()
                   if infrared_to_visible[r] >= 0 and major_v.get(int(infrared_to_visible[r]), (None,))[0] == rid)
     return correct / len(major_r)
+
+
+def identity_alignment(features_visible: np.ndarray, ids_visible: np.ndarray, features_infrared: np.ndarray,
+                       ids_infrared: np.ndarray) -> float:
+    """Fraction of the identities seen in both modalities whose mean infrared feature is closest
+    (cosine) to the mean visible feature of the same identity, among those of all such identities:
+    how well the embedding itself aligns the modalities, whatever the clustering and matching."""
+    common = np.intersect1d(ids_visible, ids_infrared)
+    if len(common) == 0:
+        return 0.0
+
+    def means(features: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        m = np.stack([features[ids == i].mean(axis=0) for i in common])
+        return m / np.linalg.norm(m, axis=1, keepdims=True).clip(min=1e-12)
+
+    nearest = (means(features_infrared, ids_infrared) @ means(features_visible, ids_visible).T).argmax(axis=1)
+    return float((nearest == np.arange(len(common))).mean())

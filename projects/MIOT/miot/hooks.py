@@ -15,7 +15,7 @@ from fastreid_ext.cluster import dbscan_labels
 from fastreid_ext.data import build_inference_loader
 from fastreid_ext.matching import match_prototypes
 
-from .diagnostics import cluster_purity, matching_accuracy
+from .diagnostics import cluster_purity, identity_alignment, matching_accuracy
 from .meta_arch import transfer_maps
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class MIOTLoopHook(HookBase):
         labels_v, labels_r, protos_v, protos_r, matches = result
         self._apply(model, labels_v, labels_r, protos_v, protos_r, matches, epoch)
         if comm.is_main_process():
-            self._log(labels_v, labels_r, matches, epoch)
+            self._log(features, labels_v, labels_r, matches, epoch)
 
     def _progress(self) -> bool:
         """tqdm on rank 0: ``PROGRESS auto`` shows it on a terminal only (quiet in CI and logs)."""
@@ -178,7 +178,7 @@ class MIOTLoopHook(HookBase):
         if matches is not None:
             self.state.update(visible_to_infrared=matches.a_to_b.cpu(), infrared_to_visible=matches.b_to_a.cpu())
 
-    def _log(self, labels_v: np.ndarray, labels_r: np.ndarray, matches, epoch: int) -> None:
+    def _log(self, features: torch.Tensor, labels_v: np.ndarray, labels_r: np.ndarray, matches, epoch: int) -> None:
         metrics = {
             "clusters_visible": int(labels_v.max() + 1), "clusters_infrared": int(labels_r.max() + 1),
             "outliers_visible": int((labels_v < 0).sum()), "outliers_infrared": int((labels_r < 0).sum()),
@@ -191,6 +191,8 @@ class MIOTLoopHook(HookBase):
             ids_v, ids_r = self.train_set.diagnostic_ids(0), self.train_set.diagnostic_ids(1)
             metrics["purity_visible"] = cluster_purity(labels_v, ids_v)
             metrics["purity_infrared"] = cluster_purity(labels_r, ids_r)
+            metrics["identity_alignment"] = identity_alignment(features[: self.num_visible].numpy(), ids_v,
+                                                               features[self.num_visible:].numpy(), ids_r)
             if matches is not None:
                 metrics["matching_accuracy"] = matching_accuracy(labels_v, ids_v, labels_r, ids_r, matches.b_to_a.numpy())
         logger.info("epoch %d pseudo labels: %s", epoch, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
