@@ -4,8 +4,8 @@
     python tools/plot_training.py logs/SynVI/miot [--output curves.png]
 
 Panels: loss terms; clusters and outliers per modality; matched infrared clusters; mean match
-confidence, cluster purity and matching accuracy (the last two on data sets with ground truth
-only); evaluation Rank-1 / mAP / mINP. Panels without data are left out.
+confidence, cluster purity, matching accuracy and identity alignment (the last three on data
+sets with ground truth only); evaluation Rank-1 / mAP / mINP. Panels without data are left out.
 """
 import argparse
 import json
@@ -22,8 +22,8 @@ PANELS = [
     ("losses", ["total_loss", "loss_intra", "loss_cross", "loss_cpal"]),
     ("clusters / outliers", ["clusters_visible", "clusters_infrared", "outliers_visible", "outliers_infrared"]),
     ("matching", ["matched_infrared"]),
-    ("pseudo-label quality (purity, accuracy: diagnostics)",
-     ["match_confidence", "purity_visible", "purity_infrared", "matching_accuracy"]),
+    ("pseudo-label quality (purity, accuracy, alignment: diagnostics)",
+     ["match_confidence", "purity_visible", "purity_infrared", "matching_accuracy", "identity_alignment"]),
     ("evaluation (%)", ["Rank-1", "mAP", "mINP"]),
 ]
 
