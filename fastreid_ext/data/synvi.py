@@ -19,6 +19,7 @@ one of two sensors, as in the real data sets:
 Pose (offset, scale, stride) varies per image. The output is a pure function of the arguments.
 """
 import argparse
+import inspect
 import json
 import os
 import shutil
@@ -201,7 +202,8 @@ def write_sysu(root: str, num_ids: int, seed: int, images_per_cam: int = 6,
     if num_ids < 4:
         raise ValueError(f"--num-ids must be >= 4 for the SYSU layout, got {num_ids}")
     rng, mapping, identities = _world(num_ids, seed)
-    cameras = {c: make_camera(rng, infrared if c in SYSU_INFRARED_CAMS else "visible") for c in SYSU_VISIBLE_CAMS + SYSU_INFRARED_CAMS}
+    cameras = {c: make_camera(rng, infrared if c in SYSU_INFRARED_CAMS else "visible")
+               for c in SYSU_VISIBLE_CAMS + SYSU_INFRARED_CAMS}
     base = os.path.join(root, "SYSU-MM01")
     pids = list(range(1, num_ids + 1))
     num_test = max(2, round(0.3 * num_ids))
@@ -227,8 +229,9 @@ def write_sysu(root: str, num_ids: int, seed: int, images_per_cam: int = 6,
     for name, ids in (("train", train_ids), ("val", val_ids), ("test", test_ids)):
         with open(os.path.join(base, "exp", f"{name}_id.txt"), "w") as f:
             f.write(",".join(str(i) for i in ids) + "\n")
-    return {"layout": "sysu", "num_ids": num_ids, "seed": seed, "infrared": infrared, "train_ids": len(train_ids) + len(val_ids),
-            "test_ids": len(test_ids), "images": counts}
+    return {"layout": "sysu", "num_ids": num_ids, "seed": seed, "infrared": infrared, "size": list(size),
+            "images_per_cam": images_per_cam, "train_ids": len(train_ids) + len(val_ids), "test_ids": len(test_ids),
+            "images": counts}
 
 
 def write_regdb(root: str, num_ids: int, seed: int, images_per_cam: int = 10,
@@ -261,8 +264,8 @@ def write_regdb(root: str, num_ids: int, seed: int, images_per_cam: int = 10,
                     for label, pid in enumerate(ids):
                         for rel in files[modality][pid]:
                             f.write(f"{rel} {label if split == 'train' else pid}\n")
-    return {"layout": "regdb", "num_ids": num_ids, "seed": seed, "infrared": infrared,
-            "images": {m: images_per_cam * num_ids for m in files}}
+    return {"layout": "regdb", "num_ids": num_ids, "seed": seed, "infrared": infrared, "size": list(size),
+            "images_per_cam": images_per_cam, "images": {m: images_per_cam * num_ids for m in files}}
 
 
 WRITERS = {"sysu": write_sysu, "regdb": write_regdb}
@@ -288,12 +291,14 @@ def generate(root: str, layout: str, num_ids: int, seed: int = 0, images_per_cam
 
 
 def ensure(root: str, layout: str, num_ids: int, seed: int = 0, infrared: str = "") -> Dict:
-    """SynVI under ``root`` as :func:`generate` would write it (default size and image counts):
-    kept when its SYNVI.json says so, else (re)written. A folder without SYNVI.json is not
-    SynVI's and is never touched."""
+    """SynVI under ``root`` as :func:`generate` writes it with these arguments (and the default
+    image size and count): kept when its SYNVI.json says so, else (re)written. A folder without
+    SYNVI.json is not SynVI's and is never touched."""
     folder = os.path.join(root, "SYSU-MM01" if layout == "sysu" else "RegDB")
+    defaults = inspect.signature(WRITERS[layout]).parameters
     wanted = {"layout": layout, "num_ids": num_ids, "seed": seed,
-              "infrared": infrared or ("nir" if layout == "sysu" else "thermal")}
+              "infrared": infrared or defaults["infrared"].default, "size": list(defaults["size"].default),
+              "images_per_cam": defaults["images_per_cam"].default}
     stamp = os.path.join(folder, "SYNVI.json")
     if os.path.isdir(folder):
         if not os.path.isfile(stamp):

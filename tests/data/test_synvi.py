@@ -64,6 +64,8 @@ def test_near_infrared_keeps_more_of_the_visible_luminance_than_thermal():
 
 
 def test_ensure_keeps_the_same_synvi_rewrites_another_and_never_touches_foreign_data(tmp_path):
+    generate(str(tmp_path / "small"), "sysu", num_ids=4, seed=0, size=(32, 16))
+    assert ensure(str(tmp_path / "small"), "sysu", num_ids=4, seed=0)["size"] == [128, 64]  # rewritten
     generate(str(tmp_path / "a"), "sysu", num_ids=4, seed=0, infrared="thermal")
     thermal_digest = digest(tmp_path / "a")
     assert ensure(str(tmp_path / "a"), "sysu", num_ids=4, seed=0, infrared="thermal")["infrared"] == "thermal"
