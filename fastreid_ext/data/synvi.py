@@ -24,7 +24,7 @@ import json
 import os
 import shutil
 from dataclasses import dataclass
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from PIL import Image
@@ -35,7 +35,6 @@ PALETTE = np.array([  # a small palette: many identities share colours, so combi
 ], dtype=np.float32)
 SKIN = np.array([[236, 200, 170], [200, 150, 110], [140, 95, 60], [90, 60, 40]], dtype=np.float32)
 SYSU_VISIBLE_CAMS, SYSU_INFRARED_CAMS = (1, 2, 4, 5), (3, 6)
-INFRARED_SENSORS = ("nir", "thermal")
 
 
 @dataclass
@@ -91,20 +90,36 @@ def make_camera(rng: np.random.Generator, sensor: str) -> Camera:
                   float(rng.uniform(0.85, 1.1)), float(rng.uniform(0.02, 0.05)))
 
 
-def thermal(colour: np.ndarray, mapping: np.ndarray) -> float:
-    """Data-set-wide colour -> infrared intensity in [0.1, 0.85]: mostly the luminance, partly a
-    non-monotonic function of the colour (so different colours may look alike, and the reverse)."""
-    luma = float(np.dot([0.299, 0.587, 0.114], colour / 255.0))
-    phase = float(mapping[:3] @ (colour / 255.0) + mapping[3])
-    return 0.1 + 0.55 * luma + 0.2 * (0.5 + 0.5 * np.sin(2 * np.pi * phase))
+@dataclass(frozen=True)
+class InfraredSensor:
+    """How an infrared sensor renders a person. A garment of colour c has intensity
+    base + luminance · luma(c) + dye · periodic(c) + material · its material offset, where
+    periodic is a data-set-wide, non-monotonic function of the dye (so different colours may
+    look alike, and the reverse)."""
+
+    base: float
+    luminance: float
+    dye: float
+    material: float  # weight of each garment's material offset
+    bag: float  # factor on the bag's colour term
+    skin: Tuple[float, float]  # range of the skin intensity, drawn per image
+    hair: Optional[float]  # hair intensity; None: the whole head is skin
+
+    def intensity(self, colour: np.ndarray, mapping: np.ndarray) -> float:
+        """Intensity of the dye ``colour`` (RGB in [0, 255]) before the garment's material."""
+        luma = float(np.dot([0.299, 0.587, 0.114], colour / 255.0))
+        phase = float(mapping[:3] @ (colour / 255.0) + mapping[3])
+        return self.base + self.luminance * luma + self.dye * (0.5 + 0.5 * np.sin(2 * np.pi * phase))
 
 
-def near_infrared(colour: np.ndarray, mapping: np.ndarray) -> float:
-    """Data-set-wide dye -> near-infrared reflectance in [0.12, 0.89]: mostly the luminance, with a
-    smaller non-monotonic dye term than the thermal mapping (NIR keeps more of the visible look)."""
-    luma = float(np.dot([0.299, 0.587, 0.114], colour / 255.0))
-    phase = float(mapping[:3] @ (colour / 255.0) + mapping[3])
-    return 0.12 + 0.65 * luma + 0.12 * (0.5 + 0.5 * np.sin(2 * np.pi * phase))
+INFRARED = {
+    # SYSU-MM01's cameras 3 and 6, active near-infrared: reflectance, mostly by luminance; hair dark
+    "nir": InfraredSensor(base=0.12, luminance=0.65, dye=0.12, material=0.5, bag=1.0, skin=(0.6, 0.72), hair=0.12),
+    # RegDB's far-infrared camera: temperatures; skin glows, a stronger dye term
+    "thermal": InfraredSensor(base=0.1, luminance=0.55, dye=0.2, material=1.0, bag=0.6, skin=(0.85, 0.95), hair=None),
+}
+INFRARED_SENSORS = tuple(INFRARED)
+LAYOUT_FOLDERS = {"sysu": "SYSU-MM01", "regdb": "RegDB"}
 
 
 def render(person: Identity, camera: Camera, mapping: np.ndarray, rng: np.random.Generator,
@@ -153,33 +168,24 @@ def render(person: Identity, camera: Camera, mapping: np.ndarray, rng: np.random
     stripes = {0: np.zeros_like(head), 1: (np.floor(ty) % 2 == 0), 2: (np.floor(tx) % 2 == 0),
                3: ((np.floor(ty) + np.floor(tx)) % 2 == 0)}[person.pattern]
 
-    if camera.sensor == "thermal":  # temperatures: skin glows, garments by dye and material
-        skin_t = rng.uniform(0.85, 0.95)
-        top_t = thermal(person.top, mapping) + person.material[0]
-        pattern_t = thermal(person.pattern_colour, mapping) + person.material[0]
-        parts = [(legs, thermal(person.bottom, mapping) + person.material[1]), (torso, top_t),
-                 (torso & stripes, pattern_t), (sleeves, top_t), (hands, skin_t), (head, skin_t),
-                 (bag, 0.6 * thermal(person.bag_colour, mapping) + person.material[2])]
-        for mask, value in parts:
-            canvas[mask] = value
-    elif camera.sensor == "nir":  # reflectance under the camera's illuminator; hair stays dark
-        skin_r = rng.uniform(0.6, 0.72)
-        top_r = near_infrared(person.top, mapping) + 0.5 * person.material[0]
-        pattern_r = near_infrared(person.pattern_colour, mapping) + 0.5 * person.material[0]
-        parts = [(legs, near_infrared(person.bottom, mapping) + 0.5 * person.material[1]), (torso, top_r),
-                 (torso & stripes, pattern_r), (sleeves, top_r), (hands, skin_r), (head, skin_r),
-                 (bag, near_infrared(person.bag_colour, mapping) + 0.5 * person.material[2])]
-        for mask, value in parts:
-            canvas[mask] = value
-        canvas[head & (y < top_y + 0.7 * head_r)] = 0.12
-        canvas = canvas * camera.gain[None, None, :]
+    if camera.sensor == "visible":
+        top, bottom, pattern, bag_value, skin = (c / 255.0 for c in (
+            person.top, person.bottom, person.pattern_colour, person.bag_colour, person.skin))
+        hair = 0.1
     else:
-        parts = [(legs, person.bottom), (torso, person.top), (torso & stripes, person.pattern_colour),
-                 (sleeves, person.top), (hands, person.skin), (head, person.skin), (bag, person.bag_colour)]
-        for mask, colour in parts:
-            canvas[mask] = colour / 255.0
-        canvas[head & (y < top_y + 0.7 * head_r)] = 0.1  # hair
-        canvas = canvas * camera.gain[None, None, :]
+        sensor = INFRARED[camera.sensor]
+        skin = rng.uniform(*sensor.skin)
+        top = sensor.intensity(person.top, mapping) + sensor.material * person.material[0]
+        pattern = sensor.intensity(person.pattern_colour, mapping) + sensor.material * person.material[0]
+        bottom = sensor.intensity(person.bottom, mapping) + sensor.material * person.material[1]
+        bag_value = sensor.bag * sensor.intensity(person.bag_colour, mapping) + sensor.material * person.material[2]
+        hair = sensor.hair
+    for mask, value in ((legs, bottom), (torso, top), (torso & stripes, pattern), (sleeves, top), (hands, skin),
+                        (head, skin), (bag, bag_value)):
+        canvas[mask] = value
+    if hair is not None:
+        canvas[head & (y < top_y + 0.7 * head_r)] = hair
+    canvas = canvas * camera.gain[None, None, :]  # illumination (visible), illuminator (nir); thermal: 1
 
     canvas = canvas + rng.normal(0, camera.noise, size=canvas.shape)
     image = np.clip(canvas * 255, 0, 255).astype(np.uint8)
@@ -284,7 +290,7 @@ def generate(root: str, layout: str, num_ids: int, seed: int = 0, images_per_cam
     if infrared:
         kwargs["infrared"] = infrared
     summary = WRITERS[layout](root, num_ids, seed, size=size, **kwargs)
-    folder = os.path.join(root, "SYSU-MM01" if layout == "sysu" else "RegDB")
+    folder = os.path.join(root, LAYOUT_FOLDERS[layout])
     with open(os.path.join(folder, "SYNVI.json"), "w") as f:
         json.dump(summary, f, indent=1)
     return summary
@@ -294,7 +300,7 @@ def ensure(root: str, layout: str, num_ids: int, seed: int = 0, infrared: str = 
     """SynVI under ``root`` as :func:`generate` writes it with these arguments (and the default
     image size and count): kept when its SYNVI.json says so, else (re)written. A folder without
     SYNVI.json is not SynVI's and is never touched."""
-    folder = os.path.join(root, "SYSU-MM01" if layout == "sysu" else "RegDB")
+    folder = os.path.join(root, LAYOUT_FOLDERS[layout])
     defaults = inspect.signature(WRITERS[layout]).parameters
     wanted = {"layout": layout, "num_ids": num_ids, "seed": seed,
               "infrared": infrared or defaults["infrared"].default, "size": list(defaults["size"].default),

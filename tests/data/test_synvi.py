@@ -1,5 +1,6 @@
 """SynVI writes deterministic data sets in the SYSU-MM01 and RegDB layouts."""
 import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fastreid_ext.data.synvi import PALETTE, _world, ensure, generate, near_infrared, thermal
+from fastreid_ext.data.synvi import INFRARED, PALETTE, _world, ensure, generate
 
 
 def digest(root: Path) -> str:
@@ -45,7 +46,6 @@ def test_infrared_images_are_single_channel_and_visible_are_coloured(synvi_sysu)
 
 
 def test_each_layout_has_its_real_infrared_sensor_and_either_can_be_chosen(tmp_path):
-    import json
     for layout, folder, default in (("sysu", "SYSU-MM01", "nir"), ("regdb", "RegDB", "thermal")):
         for infrared in ("", "nir", "thermal"):
             root = tmp_path / f"{layout}-{infrared or 'default'}"
@@ -57,8 +57,8 @@ def test_each_layout_has_its_real_infrared_sensor_and_either_can_be_chosen(tmp_p
 def test_near_infrared_keeps_more_of_the_visible_luminance_than_thermal():
     _, mapping, _ = _world(10, seed=0)
     luma = PALETTE @ np.array([0.299, 0.587, 0.114]) / 255.0
-    nir = np.array([near_infrared(c, mapping) for c in PALETTE])
-    heat = np.array([thermal(c, mapping) for c in PALETTE])
+    nir = np.array([INFRARED["nir"].intensity(c, mapping) for c in PALETTE])
+    heat = np.array([INFRARED["thermal"].intensity(c, mapping) for c in PALETTE])
     assert np.corrcoef(luma, nir)[0, 1] > np.corrcoef(luma, heat)[0, 1]
     assert np.corrcoef(luma, nir)[0, 1] > 0.9
 
