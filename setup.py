@@ -37,6 +37,8 @@ setup(
         "matplotlib",
     ]
     + FASTREID_RUNTIME,
+    # projects whose config keys, checks and registrations the toolkit's entry points load
+    entry_points={"fastreid_ext.projects": ["miot = miot:PROJECT"]},
     extras_require={
         "gpu": ["faiss-gpu"],
         "test": ["pytest>=7", "pytest-timeout", "POT>=0.9"],

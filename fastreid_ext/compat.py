@@ -24,6 +24,8 @@ from typing import Callable, Dict, List
 import numpy as np
 import torch
 
+from .utils import cuda_usable
+
 logger = logging.getLogger(__name__)
 
 _FIXES: Dict[str, Callable[[], None]] = {}
@@ -36,11 +38,6 @@ def _fix(name: str):
         return fn
 
     return register
-
-
-def cuda_usable() -> bool:
-    """True when torch can actually use a CUDA device here."""
-    return torch.cuda.is_available() and torch.cuda.device_count() > 0
 
 
 # --------------------------------------------------------------------- import-time fixes
@@ -422,6 +419,18 @@ def _to_tensor_numpy2() -> None:
 
     functional.to_tensor = to_tensor
     transforms.to_tensor = to_tensor
+
+
+@_fix("registry_iteration")
+def _registry_iteration() -> None:
+    """fastreid/utils/registry.py ``Registry`` offers only ``register`` and ``get``: listing
+    what is registered (for "known: ..." messages and config checks) needs its private
+    ``_obj_map``. Give it ``__iter__`` over (name, object) and ``__contains__``, as fvcore's
+    later Registry has."""
+    from fastreid.utils.registry import Registry
+
+    Registry.__iter__ = lambda self: iter(list(self._obj_map.items()))
+    Registry.__contains__ = lambda self, name: name in self._obj_map
 
 
 def set_dataset_root(root: str) -> None:

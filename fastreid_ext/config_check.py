@@ -24,7 +24,8 @@ def explain_unknown_key(cfg: CfgNode, error: KeyError, source: str) -> ConfigErr
     text = str(error.args[0]) if error.args else str(error)
     key = text.split(":")[-1].strip().strip("'\"")
     close = difflib.get_close_matches(key, _flat_keys(cfg), n=3, cutoff=0.6)
-    hint = f"; did you mean {', '.join(close)}?" if close else "; it is not a fastreid, fastreid_ext or MIOT key"
+    hint = (f"; did you mean {', '.join(close)}?" if close else
+            "; it is not a key of fastreid, fastreid_ext or an installed project (pip install -e .)")
     return ConfigError(f"unknown config key {key!r} in {source}{hint}")
 
 
@@ -49,22 +50,22 @@ def merge_checked(cfg: CfgNode, config_file: str, opts: Iterable[str]) -> CfgNod
 
 
 Check = Tuple[str, Callable[[object], bool], str]
+"""One start-up check: (config key, predicate on its value, what is allowed, for the message)."""
 
 
-def _checks(cfg: CfgNode) -> List[Check]:
+def toolkit_checks(cfg: CfgNode) -> List[Check]:
+    """The checks of fastreid's and the toolkit's keys, for every project."""
     from fastreid.data.datasets import DATASET_REGISTRY
 
-    from .matching import MATCHER_REGISTRY
-
-    checks: List[Check] = [
+    return [
         ("SOLVER.IMS_PER_BATCH", lambda v: v > 0, "a positive integer"),
         ("SOLVER.BASE_LR", lambda v: v > 0, "> 0"),
         ("SOLVER.MAX_EPOCH", lambda v: v > 0, "a positive integer"),
         ("DATALOADER.NUM_INSTANCE", lambda v: v > 0, "a positive integer"),
         ("DATALOADER.NUM_WORKERS", lambda v: v >= 0, ">= 0"),
-        ("DATASETS.NAMES", lambda v: all(n in DATASET_REGISTRY._obj_map for n in v),
+        ("DATASETS.NAMES", lambda v: all(n in DATASET_REGISTRY for n in v),
          "names registered in fastreid's DATASET_REGISTRY"),
-        ("DATASETS.TESTS", lambda v: all(n in DATASET_REGISTRY._obj_map for n in v),
+        ("DATASETS.TESTS", lambda v: all(n in DATASET_REGISTRY for n in v),
          "names registered in fastreid's DATASET_REGISTRY"),
         ("DATASETS.REGDB.TRIAL", lambda v: 1 <= v <= 10, "an integer in 1..10"),
         ("DATASETS.ON_CORRUPT_IMAGE", lambda v: v in ("raise", "skip"), "'raise' or 'skip'"),
@@ -75,29 +76,6 @@ def _checks(cfg: CfgNode) -> List[Check]:
         ("MODEL.DEVICE", lambda v: v == "cpu" or v.startswith("cuda"), "'cpu', 'cuda' or 'cuda:N'"),
         ("PROGRESS", lambda v: v in ("auto", "on", "off"), "'auto', 'on' or 'off'"),
     ]
-    if "MIOT" in cfg:
-        matchers = sorted(MATCHER_REGISTRY._obj_map) + ["none"]
-        checks += [
-            ("MIOT.CLUSTER.EPS", lambda v: 0 < v < 1, "in (0, 1) (a Jaccard distance)"),
-            ("MIOT.CLUSTER.MIN_SAMPLES", lambda v: v >= 1, ">= 1"),
-            ("MIOT.CLUSTER.K1", lambda v: v >= 1, ">= 1"),
-            ("MIOT.CLUSTER.K2", lambda v: v >= 1, ">= 1"),
-            ("MIOT.CLUSTER.KNN_BACKEND", lambda v: v in ("auto", "faiss", "faiss-gpu", "torch", "torch-cuda"),
-             "auto, faiss, faiss-gpu, torch or torch-cuda"),
-            ("MIOT.MATCHER.NAME", lambda v: v in matchers, f"one of {matchers}"),
-            ("MIOT.MATCHER.REG", lambda v: v > 0, "> 0"),
-            ("MIOT.MATCHER.MAX_ITER", lambda v: v >= 1, ">= 1"),
-            ("MIOT.MATCHER.THRESHOLD", lambda v: 0 <= v <= 1, "in [0, 1]"),
-            ("MIOT.TEMP", lambda v: v > 0, "> 0"),
-            ("MIOT.MOMENTUM", lambda v: 0 <= v < 1, "in [0, 1)"),
-            ("MIOT.WARMUP_RATIO", lambda v: 0 <= v <= 1, "in [0, 1]"),
-            ("MIOT.ITERS", lambda v: v >= 0, ">= 0 (0: one pass over the data)"),
-            ("MIOT.EXTRACT_BATCH", lambda v: v >= 1, ">= 1"),
-            ("MIOT.CPAL.TRANSFER", lambda v: v in ("plan", "matches"), "'plan' or 'matches'"),
-            ("MIOT.CROSS.WEIGHT", lambda v: v >= 0, ">= 0"),
-            ("MIOT.CPAL.WEIGHT", lambda v: v >= 0, ">= 0"),
-        ]
-    return checks
 
 
 def _get(cfg: CfgNode, key: str):
@@ -107,10 +85,15 @@ def _get(cfg: CfgNode, key: str):
     return node
 
 
-def validate_config(cfg: CfgNode, eval_only: bool = False) -> None:
-    """Raise :class:`ConfigError` listing every impossible value of ``cfg``."""
+def validate_config(cfg: CfgNode, eval_only: bool = False,
+                    project_checks: Iterable[Callable[[CfgNode], List[Check]]] = ()) -> None:
+    """Raise :class:`ConfigError` listing every impossible value of ``cfg``: the toolkit's
+    checks, then each project's (a function ``cfg -> [Check, ...]``)."""
+    checks = toolkit_checks(cfg)
+    for project_check in project_checks:
+        checks += project_check(cfg)
     problems = []
-    for key, ok, allowed in _checks(cfg):
+    for key, ok, allowed in checks:
         try:
             value = _get(cfg, key)
         except KeyError:
@@ -122,13 +105,6 @@ def validate_config(cfg: CfgNode, eval_only: bool = False) -> None:
         if not good:
             problems.append(f"{key} = {value!r}: must be {allowed}")
 
-    from fastreid.utils import comm
-
-    world, batch, k = comm.get_world_size(), cfg.SOLVER.IMS_PER_BATCH, cfg.DATALOADER.NUM_INSTANCE
-    if "MIOT" in cfg and k > 0 and batch % (2 * k * world):
-        per_process = f" x {world} processes" if world > 1 else ""
-        problems.append(f"SOLVER.IMS_PER_BATCH = {batch}: must be a multiple of 2 x DATALOADER.NUM_INSTANCE"
-                        f"{per_process} = {2 * k * world} (P identities x K images x 2 modalities{per_process})")
     backbone = cfg.MODEL.BACKBONE
     if backbone.PRETRAIN and not eval_only:
         if not backbone.PRETRAIN_PATH:

@@ -9,7 +9,6 @@ from PIL import Image
 import fastreid_ext  # noqa: F401  (applies the compat fixes before fastreid is used)
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tools"))
 sys.path.insert(0, str(REPO / "tests"))
 
 

@@ -1,4 +1,5 @@
 """Helpers shared by test modules (importable: tests/ is on sys.path through conftest)."""
+import importlib.util
 from pathlib import Path
 
 from fastreid.engine import HookBase
@@ -13,15 +14,24 @@ TINY = ["MIOT.ITERS", "3", "SOLVER.IMS_PER_BATCH", "16", "DATALOADER.NUM_INSTANC
         "SOLVER.STEPS", "[100]", "SOLVER.CHECKPOINT_PERIOD", "1"]
 
 
+def load_tool(name: str):
+    """The script ``tools/<name>.py`` as a module, to call its functions (tools are scripts, not
+    packages; nothing else imports them)."""
+    spec = importlib.util.spec_from_file_location(f"tools_{name}", REPO / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def make_trainer(root, out, *opts, resume=False):
     """A MIOTTrainer on the SynVI config with TINY sizes, built as tools/train_net.py does."""
-    import train_net
+    from fastreid_ext.engine import build_trainer_class, setup
 
     args = default_argument_parser().parse_args(
         ["--config-file", str(REPO / "configs" / "SynVI" / "miot.yml"), "DATASETS.ROOT", str(root),
          "OUTPUT_DIR", str(out), *TINY, *opts])
-    cfg = train_net.setup(args)
-    trainer = train_net.build_trainer_class(cfg)(cfg)
+    cfg = setup(args)
+    trainer = build_trainer_class(cfg)(cfg)
     trainer.resume_or_load(resume=resume)
     return trainer
 

@@ -12,14 +12,12 @@ from fastreid.engine import launch
 from fastreid.engine.defaults import default_argument_parser
 from fastreid.utils import comm
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # conftest_helpers
 
 
 def probe(mode: str, root: str, out: str, weights: str, tag: str) -> None:
-    import train_net
-
     from conftest_helpers import REPO, TINY
+    from fastreid_ext.engine import build_trainer_class, setup
 
     opts = ["DATASETS.ROOT", root, "OUTPUT_DIR", os.path.join(out, tag), *TINY, "SOLVER.MAX_EPOCH", "1",
             "TEST.EVAL_PERIOD", "1", "SEED", "0", "MIOT.WARMUP_RATIO", "0.0"]
@@ -28,8 +26,8 @@ def probe(mode: str, root: str, out: str, weights: str, tag: str) -> None:
         argv.append("--eval-only")
         opts += ["MODEL.WEIGHTS", weights]
     args = default_argument_parser().parse_args(argv + opts)
-    cfg = train_net.setup(args)
-    trainer_class = train_net.build_trainer_class(cfg)
+    cfg = setup(args)
+    trainer_class = build_trainer_class(cfg)
     dump = {"world": comm.get_world_size()}
     if mode == "eval":
         from fastreid_ext.engine import load_trained_model
@@ -41,8 +39,9 @@ def probe(mode: str, root: str, out: str, weights: str, tag: str) -> None:
         dump["results"] = trainer.train()
         model = trainer.model.module if hasattr(trainer.model, "module") else trainer.model
         loop = next(h for h in trainer._hooks if type(h).__name__ == "MIOTLoopHook")
-        dump.update(labels_visible=loop.state["labels_visible"], labels_infrared=loop.state["labels_infrared"],
-                    infrared_to_visible=loop.state["infrared_to_visible"],
+        dump.update(labels_visible=torch.as_tensor(loop.current.labels_visible),
+                    labels_infrared=torch.as_tensor(loop.current.labels_infrared),
+                    infrared_to_visible=loop.current.matches.b_to_a,
                     memory_visible=model.memory_visible.features.cpu(),
                     memory_infrared=model.memory_infrared.features.cpu(),
                     weight=next(model.parameters()).detach().cpu())

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from fastreid_ext import compat
+from fastreid_ext.utils import cuda_usable
 
 
 def run_without(fix: str, probe: str) -> subprocess.CompletedProcess:
@@ -80,7 +81,7 @@ LOADER = """
 """
 
 
-@pytest.mark.skipif(compat.cuda_usable(), reason="shows the CPU-only failure")
+@pytest.mark.skipif(cuda_usable(), reason="shows the CPU-only failure")
 def test_dataloaderx_iterates_on_cpu_without_cuda():
     scope = {}
     exec(textwrap.dedent(LOADER), scope)
@@ -136,7 +137,7 @@ AMP_STEP = """
 """
 
 
-@pytest.mark.skipif(compat.cuda_usable(), reason="shows the CPU-only failure")
+@pytest.mark.skipif(cuda_usable(), reason="shows the CPU-only failure")
 def test_amp_trainer_steps_on_cpu_in_float32():
     exec(textwrap.dedent(AMP_STEP), {})
     assert_fails("amp", "import fastreid_ext\n" + textwrap.dedent(AMP_STEP), "CUDA is required for AMP")
@@ -150,7 +151,7 @@ JACCARD = """
 """
 
 
-@pytest.mark.skipif(compat.cuda_usable(), reason="shows the CPU-only failure")
+@pytest.mark.skipif(cuda_usable(), reason="shows the CPU-only failure")
 def test_rerank_jaccard_distance_runs_without_gpu():
     scope = {}
     exec(textwrap.dedent(JACCARD), scope)
@@ -242,7 +243,7 @@ if __name__ == "__main__":
 """
 
 
-@pytest.mark.skipif(compat.cuda_usable(), reason="shows the CPU-only failure")
+@pytest.mark.skipif(cuda_usable(), reason="shows the CPU-only failure")
 def test_launch_runs_several_cpu_processes_with_gloo(tmp_path):
     script = tmp_path / "launch_two.py"  # a file, as spawned processes re-import the entry script
     script.write_text(LAUNCH_TWO)
@@ -267,3 +268,19 @@ def test_distributed_worker_destroys_its_process_group_when_done():
                               f"tcp://127.0.0.1:{_find_free_port()}", ())
     assert seen == [True]
     assert not dist.is_initialized()
+
+
+def test_registry_iteration_lists_registered_names_without_private_attributes():
+    from fastreid.data.datasets import DATASET_REGISTRY
+
+    from fastreid_ext.utils import registered_names
+
+    assert "SYSUMM01" in DATASET_REGISTRY and "NoSuchSet" not in DATASET_REGISTRY
+    names = registered_names(DATASET_REGISTRY)
+    assert names == sorted(names) and {"SYSUMM01", "RegDB", "LLCM", "Market1501"} <= set(names)
+    assert_fails("registry_iteration", """
+        import fastreid_ext
+        from fastreid.data.datasets import DATASET_REGISTRY
+        from fastreid_ext.utils import registered_names
+        registered_names(DATASET_REGISTRY)
+    """, "'Registry' object is not iterable")

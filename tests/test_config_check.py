@@ -11,9 +11,9 @@ SYNVI = str(REPO / "configs" / "SynVI" / "miot.yml")
 
 
 def setup(*argv):
-    import train_net
+    from fastreid_ext.engine import setup as setup_from_args
 
-    return train_net.setup(default_argument_parser().parse_args(list(argv)))
+    return setup_from_args(default_argument_parser().parse_args(list(argv)))
 
 
 def test_a_mistyped_key_on_the_command_line_gets_the_closest_valid_keys(tmp_path):
@@ -32,7 +32,6 @@ def test_a_mistyped_key_in_a_file_names_the_file(tmp_path):
 @pytest.mark.parametrize("key,value,message", [
     ("MIOT.CLUSTER.EPS", "0.0", r"MIOT.CLUSTER.EPS = 0.0: must be in \(0, 1\)"),
     ("MIOT.CLUSTER.EPS", "-0.2", r"MIOT.CLUSTER.EPS = -0.2: must be in \(0, 1\)"),
-    ("SOLVER.IMS_PER_BATCH", "60", r"SOLVER.IMS_PER_BATCH = 60: must be a multiple of 2 x DATALOADER.NUM_INSTANCE = 16"),
     ("MIOT.MATCHER.NAME", "sinkhorn", r"MIOT.MATCHER.NAME = 'sinkhorn': must be one of \['hungarian', 'none', 'ot'\]|"
                                       r"MIOT.MATCHER.NAME = 'sinkhorn': must be one of \[.*'hungarian'.*'ot'.*'none'\]"),
     ("MIOT.MOMENTUM", "1.5", r"MIOT.MOMENTUM = 1.5: must be in \[0, 1\)"),

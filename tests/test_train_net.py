@@ -21,9 +21,10 @@ def train_net(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def trained(market_root, tmp_path_factory):
     """Two epochs of 20 iterations each, in-process, recording the loss of every step."""
-    import train_net
     from fastreid.engine import HookBase
     from fastreid.engine.defaults import default_argument_parser
+
+    from fastreid_ext.engine import build_trainer_class, setup
 
     class LossRecorder(HookBase):
         def __init__(self):
@@ -36,8 +37,8 @@ def trained(market_root, tmp_path_factory):
     args = default_argument_parser().parse_args(
         ["--config-file", str(CONFIG), "DATASETS.ROOT", str(market_root), "OUTPUT_DIR", str(out),
          "SOLVER.MAX_EPOCH", "2"])
-    cfg = train_net.setup(args)
-    trainer = train_net.build_trainer_class(cfg)(cfg)
+    cfg = setup(args)
+    trainer = build_trainer_class(cfg)(cfg)
     recorder = LossRecorder()
     trainer.register_hooks([recorder])
     trainer.resume_or_load(resume=False)

@@ -3,16 +3,12 @@
 on it on the CPU, evaluate with the SYSU-MM01 all-search protocol and print the metrics."""
 import argparse
 import os
-import sys
 import time
 
 import fastreid_ext  # noqa: F401  (first)
 from fastreid.engine import default_argument_parser
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import train_net  # noqa: E402
-
-from fastreid_ext.data.synvi import ensure  # noqa: E402
+from fastreid_ext.data.synvi import ensure
+from fastreid_ext.engine import train_or_evaluate
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,7 +28,7 @@ def main() -> None:
           f"{summary['train_ids']} training / {summary['test_ids']} test identities", flush=True)
     train_args = default_argument_parser().parse_args(
         ["--config-file", args.config_file, "DATASETS.ROOT", args.data_root, "OUTPUT_DIR", args.output, *args.opts])
-    results = train_net.main(train_args)
+    results = train_or_evaluate(train_args)
     print("\nMIOT on SynVI, cross-modality (infrared query -> visible gallery), SYSU-MM01 all-search protocol, "
           "mean over the random-gallery trials:")
     print(f"  Rank-1 {results['Rank-1']:.1f}%   Rank-10 {results['Rank-10']:.1f}%   mAP {results['mAP']:.1f}%   "

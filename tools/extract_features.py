@@ -13,10 +13,8 @@ import os
 import numpy as np
 
 import fastreid_ext  # noqa: F401  (first)
-import miot
 from fastreid_ext.data import INFRARED, VISIBLE, Sample, build_inference_loader
-from fastreid_ext.engine import load_trained_model, setup_config
-from miot.hooks import extract_features
+from fastreid_ext.engine import extract_features, load_trained_model, setup_config
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 
@@ -39,7 +37,7 @@ def main(argv=None) -> str:
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides, e.g. MODEL.WEIGHTS ckpt")
     args = parser.parse_args(argv)
 
-    cfg = setup_config(args.config_file, args.opts, [miot.add_miot_config], eval_only=True)
+    cfg = setup_config(args.config_file, args.opts, eval_only=True)
     modality = VISIBLE if args.modality == "visible" else INFRARED
     relative = list_images(args.images)
     samples = [Sample(os.path.join(args.images, p), -1, -1, modality) for p in relative]

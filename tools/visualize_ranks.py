@@ -17,11 +17,9 @@ import torch
 from PIL import Image, ImageDraw
 
 import fastreid_ext  # noqa: F401  (first)
-import miot
 from fastreid_ext.data import build_cross_modality_dataset, build_inference_loader, read_image
-from fastreid_ext.engine import load_trained_model, setup_config
+from fastreid_ext.engine import extract_features, load_trained_model, setup_config
 from fastreid_ext.evaluation import sample_random_gallery
-from miot.hooks import extract_features
 
 CELL = (64, 128)  # width, height of one image in the grid
 BORDER = 4
@@ -88,7 +86,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="seed of --select random")
     parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE overrides (MODEL.WEIGHTS ...)")
     args = parser.parse_args(argv)
-    cfg = setup_config(args.config_file, args.opts, [miot.add_miot_config], eval_only=True)
+    cfg = setup_config(args.config_file, args.opts, eval_only=True)
     for path in visualize(cfg, args.output, args.select, args.num, args.topk, args.reverse, args.seed):
         print(path)
 

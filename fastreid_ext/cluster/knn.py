@@ -43,7 +43,7 @@ def resolve_backend(backend: str = "auto") -> str:
     """``auto`` -> ``faiss-gpu`` / ``torch-cuda`` / ``faiss`` depending on what is installed."""
     import faiss
 
-    from ..compat import cuda_usable
+    from ..utils import cuda_usable
 
     if backend != "auto":
         if backend not in ("faiss", "faiss-gpu", "torch", "torch-cuda"):

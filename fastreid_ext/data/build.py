@@ -74,8 +74,15 @@ def build_two_modality_train_loader(cfg: CfgNode, dataset: ImageListDataset, lab
     takes new labels with ``set_labels``. Each rank samples its own stream (``seed + rank``)."""
     from fastreid.utils import comm
 
-    num_instances = cfg.DATALOADER.NUM_INSTANCE
-    num_ids = cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size() // (2 * num_instances)
+    from ..config_check import ConfigError
+
+    num_instances, batch, world = cfg.DATALOADER.NUM_INSTANCE, cfg.SOLVER.IMS_PER_BATCH, comm.get_world_size()
+    if batch % (2 * num_instances * world):
+        per_process = f" x {world} processes" if world > 1 else ""
+        raise ConfigError(f"SOLVER.IMS_PER_BATCH = {batch}: must be a multiple of 2 x DATALOADER.NUM_INSTANCE"
+                          f"{per_process} = {2 * num_instances * world} (P identities x K images x 2 modalities"
+                          f"{per_process})")
+    num_ids = batch // world // (2 * num_instances)
     sampler = CrossModalityIdentitySampler(labels_visible, labels_infrared, num_ids, num_instances,
                                            seed=seed + comm.get_rank())
     return DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.DATALOADER.NUM_WORKERS,

@@ -1,6 +1,9 @@
-"""Trainer selection and set-up helpers shared by the entry points."""
+"""Set-up of the entry points, the trainer registry, projects, and feature extraction."""
 from .defaults import (TRAINER_REGISTRY, build_trainer_class, load_trained_model, resolve_device, seed_everything,
-                       setup_config)
+                       setup, setup_config, train_or_evaluate)
+from .extract import extract_features, unwrap
+from .projects import Project, installed_projects
 
-__all__ = ["TRAINER_REGISTRY", "build_trainer_class", "load_trained_model", "resolve_device", "seed_everything",
-           "setup_config"]
+__all__ = ["TRAINER_REGISTRY", "Project", "build_trainer_class", "extract_features", "installed_projects",
+           "load_trained_model", "resolve_device", "seed_everything", "setup", "setup_config", "train_or_evaluate",
+           "unwrap"]

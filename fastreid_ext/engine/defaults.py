@@ -1,7 +1,8 @@
-"""Trainer registry and the device/seed set-up that ``tools/train_net.py`` performs."""
+"""Trainer registry and the set-up that ``tools/train_net.py`` performs (config, device, seed, logs)."""
 import logging
 import random
-from typing import Callable, Iterable, Sequence
+from argparse import Namespace
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
@@ -9,7 +10,8 @@ from fastreid.config import CfgNode, get_cfg
 from fastreid.engine import DefaultTrainer
 from fastreid.utils.registry import Registry
 
-from ..compat import cuda_usable
+from ..utils import cuda_usable, registered_names
+from .projects import Project, installed_projects
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +29,7 @@ def build_trainer_class(cfg: CfgNode) -> type:
         return TRAINER_REGISTRY.get(cfg.TRAINER.NAME)
     except KeyError as err:
         raise KeyError(f"TRAINER.NAME={cfg.TRAINER.NAME!r} is not a registered trainer; "
-                       f"known: {sorted(TRAINER_REGISTRY._obj_map)}") from err
+                       f"known: {registered_names(TRAINER_REGISTRY)}") from err
 
 
 def resolve_device(cfg: CfgNode) -> CfgNode:
@@ -51,22 +53,60 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def setup_config(config_file: str, opts: Sequence[str] = (), add_config_fns: Iterable[Callable] = (),
+def setup_config(config_file: str, opts: Sequence[str] = (), projects: Optional[Sequence[Project]] = None,
                  eval_only: bool = False) -> CfgNode:
-    """fastreid defaults + our keys + each project's ``add_*_config``, merged with the file
-    and the overrides (checked), validated, device resolved, frozen."""
+    """fastreid defaults + the toolkit's keys + each project's keys, merged with the file and
+    the overrides (checked), validated with every project's checks, device resolved, frozen.
+
+    Args:
+        projects: the projects whose keys and checks apply; the installed ones by default.
+    """
     from ..config import add_ext_config
     from ..config_check import merge_checked, validate_config
 
+    projects = installed_projects() if projects is None else projects
     cfg = get_cfg()
     add_ext_config(cfg)
-    for add_config in add_config_fns:
-        add_config(cfg)
+    for project in projects:
+        project.add_config(cfg)
     merge_checked(cfg, config_file, opts)
-    validate_config(cfg, eval_only=eval_only)
+    validate_config(cfg, eval_only=eval_only, project_checks=[p.config_checks for p in projects])
     resolve_device(cfg)
     cfg.freeze()
     return cfg
+
+
+def setup(args: Namespace, projects: Optional[Sequence[Project]] = None) -> CfgNode:
+    """What a fastreid ``train_net.py`` does before training, from its parsed arguments:
+    :func:`setup_config`, fastreid's ``default_setup`` (output folder, config dump, logging),
+    the projects' loggers, the seed and the data-set root."""
+    from fastreid.engine import default_setup
+    from fastreid.utils import comm
+    from fastreid.utils.logger import setup_logger
+
+    from ..compat import set_dataset_root
+
+    projects = installed_projects() if projects is None else projects
+    cfg = setup_config(args.config_file, args.opts, projects, eval_only=args.eval_only)
+    default_setup(cfg, args)
+    for name in ["fastreid_ext"] + [p.name for p in projects]:
+        setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name=name)
+    seed_everything(cfg.SEED)
+    set_dataset_root(cfg.DATASETS.ROOT)
+    return cfg
+
+
+def train_or_evaluate(args: Namespace) -> Dict:
+    """The main function of ``tools/train_net.py``: set up, then evaluate ``MODEL.WEIGHTS``
+    (``--eval-only``) or train (``--resume`` continues the last checkpoint) with the trainer of
+    ``TRAINER.NAME``; returns the evaluation results."""
+    cfg = setup(args)
+    trainer_class = build_trainer_class(cfg)
+    if args.eval_only:
+        return trainer_class.test(cfg, load_trained_model(cfg))
+    trainer = trainer_class(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    return trainer.train()
 
 
 def load_trained_model(cfg: CfgNode) -> torch.nn.Module:

@@ -12,10 +12,11 @@ import torch.nn.functional as F
 from fastreid.utils.registry import Registry
 from scipy.optimize import linear_sum_assignment
 
+from ..utils import registered_names
 from .sinkhorn import sinkhorn
 
 MATCHER_REGISTRY = Registry("MATCHER")
-MATCHER_REGISTRY.__doc__ = "Cross-modality prototype matchers, selected by name (e.g. MIOT.MATCHER.NAME)."
+MATCHER_REGISTRY.__doc__ = "Cross-modality prototype matchers, selected by name from a project's config."
 
 
 @dataclass
@@ -112,5 +113,5 @@ def match_prototypes(protos_a: torch.Tensor, protos_b: torch.Tensor, method: str
     try:
         matcher = MATCHER_REGISTRY.get(method)
     except KeyError as err:
-        raise KeyError(f"unknown matcher {method!r}; registered: {sorted(MATCHER_REGISTRY._obj_map)}") from err
+        raise KeyError(f"unknown matcher {method!r}; registered: {registered_names(MATCHER_REGISTRY)}") from err
     return matcher(torch.as_tensor(protos_a), torch.as_tensor(protos_b), **options)

@@ -27,16 +27,26 @@ def test_loop_relabels_both_modalities_and_resets_the_memories(two_epochs):
     trainer, _, _, _ = two_epochs
     hook, model = loop_hook(trainer), trainer.model
     train_set = trainer.data_loader.dataset
-    labels_v, labels_r = hook.state["labels_visible"], hook.state["labels_infrared"]
+    pseudo = hook.current
+    labels_v, labels_r = torch.as_tensor(pseudo.labels_visible), torch.as_tensor(pseudo.labels_infrared)
     assert len(labels_v) == train_set.num_visible and len(labels_r) == len(train_set.samples) - train_set.num_visible
-    assert model.memory_visible.num_prototypes == int(labels_v.max()) + 1
-    assert model.memory_infrared.num_prototypes == int(labels_r.max()) + 1
+    assert model.memory_visible.num_prototypes == int(labels_v.max()) + 1 == len(pseudo.prototypes_visible)
+    assert model.memory_infrared.num_prototypes == int(labels_r.max()) + 1 == len(pseudo.prototypes_infrared)
     assert torch.equal(model.pseudo_labels.cpu(), torch.cat([labels_v, labels_r]))
-    assert len(hook.state["infrared_to_visible"]) == model.memory_infrared.num_prototypes
+    assert torch.equal(model.infrared_to_visible.cpu(), pseudo.matches.b_to_a)
     # the sampler draws from the current clusters: P ids x K from each modality
     batch = next(iter(trainer.data_loader.batch_sampler))
     assert len(batch) == 16 and all(i < train_set.num_visible for i in batch[:8])
     assert all(i >= train_set.num_visible for i in batch[8:])
+
+
+def test_the_saved_loop_state_is_the_epochs_start_not_a_view_of_the_trained_memories(two_epochs):
+    trainer, _, _, run = two_epochs
+    saved = torch.load(run / "model_final.pth", map_location="cpu", weights_only=False)["miot"]
+    pseudo = loop_hook(trainer).current
+    torch.testing.assert_close(saved["prototypes_visible"], pseudo.prototypes_visible, rtol=0, atol=0)
+    # three steps of momentum updates moved the live memory away from the epoch's prototypes
+    assert not torch.allclose(trainer.model.memory_visible.features.cpu(), saved["prototypes_visible"])
 
 
 def test_trainer_evaluates_with_the_cross_modality_protocol_and_logs_loop_metrics(two_epochs):
@@ -49,22 +59,24 @@ def test_trainer_evaluates_with_the_cross_modality_protocol_and_logs_loop_metric
             "identity_alignment", "matched_infrared", "match_confidence", "matching_accuracy", "loss_intra"} <= keys
 
 
-def test_resume_restores_memories_labels_and_epoch(two_epochs, synvi_sysu, tmp_path):
+def test_resume_applies_the_saved_pseudo_labels_again(two_epochs, synvi_sysu, tmp_path):
     trainer, _, _, run = two_epochs
     out = tmp_path / "run"
     shutil.copytree(run, out)
     saved = torch.load(out / "model_final.pth", map_location="cpu", weights_only=False)
-    assert saved["epoch"] == 1 and set(saved["miot"]) >= {"labels_visible", "memory_visible", "memory_infrared"}
+    assert saved["epoch"] == 1 and saved["miot"]["epoch"].item() == 1
     resumed = make_trainer(synvi_sysu, out, "SOLVER.MAX_EPOCH", "3", resume=True)
     assert resumed.start_epoch == 2
-    hook = loop_hook(resumed)
-    for key in ("labels_visible", "labels_infrared", "memory_visible", "memory_infrared"):
-        torch.testing.assert_close(hook.state[key], saved["miot"][key])
-    torch.testing.assert_close(resumed.model.memory_visible.features.cpu(), saved["miot"]["memory_visible"])
-    torch.testing.assert_close(resumed.model.pseudo_labels.cpu(),
-                               torch.cat([saved["miot"]["labels_visible"], saved["miot"]["labels_infrared"]]))
+    hook, state = loop_hook(resumed), saved["miot"]
+    assert hook.state_dict().keys() == state.keys()
+    for key, value in hook.state_dict().items():
+        assert torch.equal(value, state[key]), key
+    torch.testing.assert_close(resumed.model.memory_visible.features.cpu(), state["prototypes_visible"])
+    torch.testing.assert_close(resumed.model.memory_infrared.features.cpu(), state["prototypes_infrared"])
+    assert torch.equal(resumed.model.pseudo_labels.cpu(), torch.cat([state["labels_visible"], state["labels_infrared"]]))
+    assert torch.equal(resumed.model.infrared_to_visible.cpu(), state["matches.b_to_a"])
     resumed.train()  # and it trains on
-    assert loop_hook(resumed).state["epoch"].item() == 2
+    assert loop_hook(resumed).current.epoch == 2
 
 
 def test_nan_mid_run_stops_training_and_leaves_the_last_checkpoint_intact(two_epochs, synvi_sysu, tmp_path):

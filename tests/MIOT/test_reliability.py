@@ -11,6 +11,7 @@ import miot
 from fastreid_ext import add_ext_config
 from fastreid_ext.data import ImageListDataset, ImageReadError, Sample
 from miot.hooks import MIOTLoopHook
+from miot.pseudo_labels import PseudoLabels, cluster_modality, pseudo_labels_for_epoch
 
 
 def miot_cfg():
@@ -19,17 +20,16 @@ def miot_cfg():
     return cfg
 
 
-def loop_hook(cfg, num_ids=4):
+def loop_hook(cfg):
     train_set = types.SimpleNamespace(num_visible=10, samples=[], has_diagnostic_ids=False)
-    return MIOTLoopHook(cfg, train_set, types.SimpleNamespace(num_ids=num_ids))
+    return MIOTLoopHook(cfg, train_set, types.SimpleNamespace(num_ids=4))
 
 
 def test_all_noise_first_epoch_falls_back_to_one_label_per_image(caplog):
     cfg = miot_cfg()
     cfg.MIOT.CLUSTER.EPS = 0.05
-    hook = loop_hook(cfg)
     with caplog.at_level(logging.WARNING):
-        labels = hook._cluster(torch.eye(12), modality=1)
+        labels = cluster_modality(torch.eye(12), 1, cfg, num_ids=4)
     assert labels.tolist() == list(range(12))
     assert "no cluster; training on one label per image" in caplog.text
 
@@ -37,12 +37,22 @@ def test_all_noise_first_epoch_falls_back_to_one_label_per_image(caplog):
 def test_all_noise_later_keeps_the_previous_labels(caplog):
     cfg = miot_cfg()
     cfg.MIOT.CLUSTER.EPS = 0.05
-    hook = loop_hook(cfg)
-    hook.state = {"labels_infrared": torch.tensor([0, 0, 1, 1, -1, 1, 0, 0, 1, 1, 0, 1])}
+    previous = np.array([0, 0, 1, 1, -1, 1, 0, 0, 1, 1, 0, 1])
     with caplog.at_level(logging.WARNING):
-        labels = hook._cluster(torch.eye(12), modality=1)
-    assert labels.tolist() == hook.state["labels_infrared"].tolist()
+        labels = cluster_modality(torch.eye(12), 1, cfg, num_ids=4, previous_labels=previous)
+    assert labels.tolist() == previous.tolist()
     assert "keeping the previous epoch's labels" in caplog.text
+
+
+def test_the_epoch_policy_passes_the_previous_epochs_labels_to_the_fallback():
+    cfg = miot_cfg()
+    cfg.MIOT.CLUSTER.EPS, cfg.MIOT.MATCHER.NAME = 0.05, "none"
+    previous = PseudoLabels(0, np.array([0, 0, 1, 1, 1, -1]), np.array([1, 0, 0, 1, 1, 0]),
+                            torch.eye(2, 6), torch.eye(2, 6))
+    pseudo = pseudo_labels_for_epoch(torch.eye(12), 6, 1, cfg, num_ids=4, previous=previous)
+    assert pseudo.labels_visible.tolist() == previous.labels_visible.tolist()
+    assert pseudo.labels_infrared.tolist() == previous.labels_infrared.tolist()
+    assert pseudo.epoch == 1 and pseudo.matches is None
 
 
 def test_one_giant_cluster_and_too_few_clusters_are_logged_and_training_goes_on(caplog):
@@ -50,21 +60,21 @@ def test_one_giant_cluster_and_too_few_clusters_are_logged_and_training_goes_on(
     cfg.MIOT.CLUSTER.EPS, cfg.MIOT.CLUSTER.K1 = 0.5, 30  # every point is in everybody's neighbourhood
     features = torch.ones(20, 8) + 1e-3 * torch.randn(20, 8, generator=torch.Generator().manual_seed(0))
     with caplog.at_level(logging.WARNING):
-        labels = loop_hook(cfg, num_ids=4)._cluster(features, modality=0)
+        labels = cluster_modality(features, 0, cfg, num_ids=4)
     assert labels.max() == 0 and (labels == 0).sum() > 10
     assert "fewer than the 4 identities a batch asks for" in caplog.text
     assert "one cluster holds" in caplog.text
 
 
 def test_out_of_memory_while_clustering_names_the_knobs(monkeypatch):
-    import miot.hooks as hooks
+    import miot.pseudo_labels as pseudo_labels
 
     def oom(*args, **kwargs):
         raise MemoryError()
 
-    monkeypatch.setattr(hooks, "dbscan_labels", oom)
+    monkeypatch.setattr(pseudo_labels, "dbscan_labels", oom)
     with pytest.raises(MemoryError, match=r"lower MIOT.CLUSTER.K1 \(now 5\) or set MIOT.CLUSTER.KNN_BACKEND"):
-        loop_hook(miot_cfg())._cluster(torch.randn(10, 4), modality=0)
+        cluster_modality(torch.randn(10, 4), 0, miot_cfg(), num_ids=4)
 
 
 def test_out_of_memory_while_extracting_names_the_batch_size(monkeypatch):

@@ -5,7 +5,7 @@ import torch
 from fastreid.engine import HookBase
 from PIL import Image
 
-from conftest_helpers import REPO, make_trainer
+from conftest_helpers import REPO, load_tool, make_trainer
 
 
 def tool_config(root):
@@ -13,21 +13,19 @@ def tool_config(root):
 
 
 def test_plot_training_draws_the_per_epoch_curves(tiny_miot_run, tmp_path):
-    from plot_training import plot, read_series
-
+    plot_training = load_tool("plot_training")
     _, _, _, out = tiny_miot_run
-    series = read_series(str(out / "metrics.json"))
+    series = plot_training.read_series(str(out / "metrics.json"))
     assert [it for it, _ in series["clusters_visible"]] == [0, 3]  # one point per epoch
     assert len(series["Rank-1"]) == 1
-    path = plot(str(out), str(tmp_path / "curves.png"))
+    path = plot_training.plot(str(out), str(tmp_path / "curves.png"))
     with Image.open(path) as image:
         assert image.size == (800, 5 * 260)  # five panels: losses, clusters, matching, quality, evaluation
         assert len(set(image.convert("L").getdata())) > 10  # something is drawn
 
 
 def test_visualize_ranks_writes_grids_of_the_expected_size(tiny_miot_run, synvi_sysu, tmp_path):
-    from visualize_ranks import main
-
+    main = load_tool("visualize_ranks").main
     _, _, _, out = tiny_miot_run
     config, opts = tool_config(synvi_sysu)
     for select in ("worst", "random"):
@@ -45,11 +43,10 @@ def test_visualize_ranks_writes_grids_of_the_expected_size(tiny_miot_run, synvi_
 
 
 def test_extract_features_round_trips(tiny_miot_run, synvi_sysu, tmp_path):
-    from extract_features import main
-
     from fastreid_ext.data import Sample, build_inference_loader
-    from miot.hooks import extract_features
+    from fastreid_ext.engine import extract_features
 
+    main = load_tool("extract_features").main
     trainer, _, _, out = tiny_miot_run
     images = synvi_sysu / "SYSU-MM01" / "cam3"
     config, opts = tool_config(synvi_sysu)
@@ -78,7 +75,7 @@ class Interrupt(HookBase):
 
 def test_resume_after_an_interrupted_epoch_reaches_the_same_labels(tiny_miot_run, synvi_sysu, tmp_path):
     trainer, _, _, _ = tiny_miot_run
-    uninterrupted = next(h for h in trainer._hooks if type(h).__name__ == "MIOTLoopHook").state  # epoch 1's labels
+    uninterrupted = next(h for h in trainer._hooks if type(h).__name__ == "MIOTLoopHook").current  # epoch 1's
     interrupted = make_trainer(synvi_sysu, tmp_path, "SOLVER.MAX_EPOCH", "2", "TEST.EVAL_PERIOD", "2", "SEED", "0")
     interrupted.register_hooks([Interrupt()])
     with pytest.raises(KeyboardInterrupt):
@@ -87,7 +84,8 @@ def test_resume_after_an_interrupted_epoch_reaches_the_same_labels(tiny_miot_run
                            resume=True)
     assert resumed.start_epoch == 1
     resumed.train()
-    state = next(h for h in resumed._hooks if type(h).__name__ == "MIOTLoopHook").state
-    assert state["epoch"].item() == uninterrupted["epoch"].item() == 1
-    for key in ("labels_visible", "labels_infrared", "infrared_to_visible"):
-        assert torch.equal(state[key], uninterrupted[key]), key
+    again = next(h for h in resumed._hooks if type(h).__name__ == "MIOTLoopHook").current
+    assert again.epoch == uninterrupted.epoch == 1
+    np.testing.assert_array_equal(again.labels_visible, uninterrupted.labels_visible)
+    np.testing.assert_array_equal(again.labels_infrared, uninterrupted.labels_infrared)
+    assert torch.equal(again.matches.b_to_a, uninterrupted.matches.b_to_a)

@@ -1,7 +1,7 @@
 """Common ground of the cross-modality data sets: sample records, layout errors, summaries."""
 import logging
 import os
-from typing import List, NamedTuple, Sequence
+from typing import List, NamedTuple, Sequence, Tuple
 
 from fastreid.data.datasets.bases import ImageDataset
 from tabulate import tabulate
@@ -23,6 +23,16 @@ class Sample(NamedTuple):
     camid: int
     modality: int  # 0 visible, 1 infrared
     diagnostic_pid: int = -1
+
+    @classmethod
+    def for_training(cls, img_path: str, camid: int, modality: int, true_pid: int = -1) -> "Sample":
+        """A training image: its identity is hidden (``pid`` -1) and kept for diagnostics only."""
+        return cls(img_path, -1, camid, modality, true_pid)
+
+    @classmethod
+    def for_test(cls, img_path: str, pid: int, camid: int, modality: int) -> "Sample":
+        """A query or gallery image, with its identity."""
+        return cls(img_path, pid, camid, modality)
 
 
 class DatasetLayoutError(FileNotFoundError):
@@ -78,6 +88,14 @@ class CrossModalityDataset(ImageDataset):
         logger.info("=> Loaded %s test set (protocol %s):\n%s", self.dataset_name, self.protocol,
                     tabulate(rows, headers=["subset", "modality", "# ids", "# images", "# cameras"],
                              tablefmt="pipe"))
+
+
+def query_and_gallery(test_visible: List[Sample], test_infrared: List[Sample],
+                      query_modality: int) -> Tuple[List[Sample], List[Sample]]:
+    """(query, gallery): the test images of ``query_modality`` query the other modality's."""
+    if query_modality == VISIBLE:
+        return test_visible, test_infrared
+    return test_infrared, test_visible
 
 
 def read_id_list(dataset: str, path: str) -> List[int]:

@@ -13,7 +13,8 @@ import re
 
 from fastreid.data.datasets import DATASET_REGISTRY
 
-from .bases import INFRARED, VISIBLE, CrossModalityDataset, DatasetLayoutError, Sample, read_index_file, require
+from .bases import (INFRARED, VISIBLE, CrossModalityDataset, DatasetLayoutError, Sample, query_and_gallery,
+                    read_index_file, require)
 
 _CAMERA = re.compile(r"_c0*(\d+)")
 
@@ -42,15 +43,12 @@ class LLCM(CrossModalityDataset):
         def read(split, modality_name, modality):
             entries = read_index_file(name, base, os.path.join(base, "idx", f"{split}_{modality_name}.txt"))
             if split == "train":
-                return [Sample(p, -1, _camera(name, p), modality, label) for p, label in entries]
-            return [Sample(p, label, _camera(name, p), modality) for p, label in entries]
+                return [Sample.for_training(p, _camera(name, p), modality, label) for p, label in entries]
+            return [Sample.for_test(p, label, _camera(name, p), modality) for p, label in entries]
 
         train_visible, train_infrared = read("train", "vis", VISIBLE), read("train", "nir", INFRARED)
         test_visible, test_infrared = read("test", "vis", VISIBLE), read("test", "nir", INFRARED)
-        if self.query_modality == INFRARED:
-            query, gallery = test_infrared, test_visible
-        else:
-            query, gallery = test_visible, test_infrared
+        query, gallery = query_and_gallery(test_visible, test_infrared, self.query_modality)
         super().__init__(train_visible, train_infrared, query, gallery, **kwargs)
 
 

@@ -13,7 +13,7 @@ import os
 
 from fastreid.data.datasets import DATASET_REGISTRY
 
-from .bases import INFRARED, VISIBLE, CrossModalityDataset, Sample, read_index_file, require
+from .bases import INFRARED, VISIBLE, CrossModalityDataset, Sample, query_and_gallery, read_index_file, require
 
 VISIBLE_CAM, THERMAL_CAM = 1, 2
 
@@ -37,17 +37,14 @@ class RegDB(CrossModalityDataset):
         def read(split, modality_name, modality, cam):
             entries = read_index_file(name, base, os.path.join(idx, f"{split}_{modality_name}_{trial}.txt"))
             if split == "train":
-                return [Sample(p, -1, cam, modality, label) for p, label in entries]
-            return [Sample(p, label, cam, modality) for p, label in entries]
+                return [Sample.for_training(p, cam, modality, label) for p, label in entries]
+            return [Sample.for_test(p, label, cam, modality) for p, label in entries]
 
         train_visible = read("train", "visible", VISIBLE, VISIBLE_CAM)
         train_infrared = read("train", "thermal", INFRARED, THERMAL_CAM)
         test_visible = read("test", "visible", VISIBLE, VISIBLE_CAM)
         test_thermal = read("test", "thermal", INFRARED, THERMAL_CAM)
-        if self.query_modality == VISIBLE:
-            query, gallery = test_visible, test_thermal
-        else:
-            query, gallery = test_thermal, test_visible
+        query, gallery = query_and_gallery(test_visible, test_thermal, self.query_modality)
         self.trial = int(trial)
         super().__init__(train_visible, train_infrared, query, gallery, **kwargs)
 

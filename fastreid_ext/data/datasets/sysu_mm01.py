@@ -29,8 +29,8 @@ def _collect(dataset: str, base: str, pids: Sequence[int], cams: Sequence[int], 
         for cam in cams:
             folder = os.path.join(base, f"cam{cam}", f"{pid:04d}")
             if os.path.isdir(folder):
-                samples.extend(Sample(p, -1 if train else pid, cam, modality, pid if train else -1)
-                               for p in sorted_images(folder))
+                samples.extend(Sample.for_training(p, cam, modality, pid) if train else
+                               Sample.for_test(p, pid, cam, modality) for p in sorted_images(folder))
     return samples
 
 

@@ -1,5 +1,11 @@
 """add_miot_config: every MIOT hyper-parameter (see shared METHOD.md), under cfg.MIOT."""
+from typing import List
+
 from fastreid.config import CfgNode as CN
+
+from fastreid_ext.config_check import Check
+from fastreid_ext.matching import MATCHER_REGISTRY
+from fastreid_ext.utils import registered_names
 
 
 def add_miot_config(cfg: CN) -> CN:
@@ -41,3 +47,28 @@ def add_miot_config(cfg: CN) -> CN:
     # --- diagnostics (data sets with ground truth, e.g. SynVI; never used for training)
     _C.MIOT.DIAGNOSTICS = True  # log cluster purity and matching accuracy when true identities are known
     return cfg
+
+
+def miot_config_checks(cfg: CN) -> List[Check]:
+    """Start-up checks of the ``MIOT`` keys: (key, predicate, what is allowed)."""
+    matchers = registered_names(MATCHER_REGISTRY) + ["none"]
+    return [
+        ("MIOT.CLUSTER.EPS", lambda v: 0 < v < 1, "in (0, 1) (a Jaccard distance)"),
+        ("MIOT.CLUSTER.MIN_SAMPLES", lambda v: v >= 1, ">= 1"),
+        ("MIOT.CLUSTER.K1", lambda v: v >= 1, ">= 1"),
+        ("MIOT.CLUSTER.K2", lambda v: v >= 1, ">= 1"),
+        ("MIOT.CLUSTER.KNN_BACKEND", lambda v: v in ("auto", "faiss", "faiss-gpu", "torch", "torch-cuda"),
+         "auto, faiss, faiss-gpu, torch or torch-cuda"),
+        ("MIOT.MATCHER.NAME", lambda v: v in matchers, f"one of {matchers}"),
+        ("MIOT.MATCHER.REG", lambda v: v > 0, "> 0"),
+        ("MIOT.MATCHER.MAX_ITER", lambda v: v >= 1, ">= 1"),
+        ("MIOT.MATCHER.THRESHOLD", lambda v: 0 <= v <= 1, "in [0, 1]"),
+        ("MIOT.TEMP", lambda v: v > 0, "> 0"),
+        ("MIOT.MOMENTUM", lambda v: 0 <= v < 1, "in [0, 1)"),
+        ("MIOT.WARMUP_RATIO", lambda v: 0 <= v <= 1, "in [0, 1]"),
+        ("MIOT.ITERS", lambda v: v >= 0, ">= 0 (0: one pass over the data)"),
+        ("MIOT.EXTRACT_BATCH", lambda v: v >= 1, ">= 1"),
+        ("MIOT.CPAL.TRANSFER", lambda v: v in ("plan", "matches"), "'plan' or 'matches'"),
+        ("MIOT.CROSS.WEIGHT", lambda v: v >= 0, ">= 0"),
+        ("MIOT.CPAL.WEIGHT", lambda v: v >= 0, ">= 0"),
+    ]

@@ -1,6 +1,9 @@
 """Quality of pseudo labels and matches, measured against true identities where a data set
 has them (SynVI does). For logging only: nothing here feeds training."""
+from typing import Dict
+
 import numpy as np
+import torch
 
 
 def _majority_ids(labels: np.ndarray, true_ids: np.ndarray) -> dict:
@@ -47,3 +50,30 @@ def identity_alignment(features_visible: np.ndarray, ids_visible: np.ndarray, fe
 
     nearest = (means(features_infrared, ids_infrared) @ means(features_visible, ids_visible).T).argmax(axis=1)
     return float((nearest == np.arange(len(common))).mean())
+
+
+def pseudo_label_metrics(pseudo, features: torch.Tensor, train_set, diagnostics: bool = True) -> Dict[str, float]:
+    """Per-epoch metrics of a :class:`~miot.pseudo_labels.PseudoLabels`: clusters, outliers and
+    matches; with ``diagnostics`` and a training set that knows its true identities, also the
+    purity of each modality's clusters, the identity alignment of the (N, D) ``features``
+    (visible first) and the matching accuracy."""
+    labels_v, labels_r, matches = pseudo.labels_visible, pseudo.labels_infrared, pseudo.matches
+    metrics = {
+        "clusters_visible": int(labels_v.max() + 1), "clusters_infrared": int(labels_r.max() + 1),
+        "outliers_visible": int((labels_v < 0).sum()), "outliers_infrared": int((labels_r < 0).sum()),
+    }
+    if matches is not None:
+        matched = matches.b_to_a >= 0
+        metrics["matched_infrared"] = matches.num_matched_b
+        metrics["match_confidence"] = float(matches.b_confidence[matched].mean()) if bool(matched.any()) else 0.0
+    if diagnostics and train_set.has_diagnostic_ids:
+        num_visible = train_set.num_visible
+        ids_v, ids_r = train_set.diagnostic_ids(0), train_set.diagnostic_ids(1)
+        metrics["purity_visible"] = cluster_purity(labels_v, ids_v)
+        metrics["purity_infrared"] = cluster_purity(labels_r, ids_r)
+        metrics["identity_alignment"] = identity_alignment(features[:num_visible].numpy(), ids_v,
+                                                           features[num_visible:].numpy(), ids_r)
+        if matches is not None:
+            metrics["matching_accuracy"] = matching_accuracy(labels_v, ids_v, labels_r, ids_r,
+                                                             matches.b_to_a.numpy())
+    return metrics

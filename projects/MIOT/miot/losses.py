@@ -5,6 +5,8 @@ Tensors in, tensors out; labels -1 (outliers, or clusters without a match) are i
 import torch
 import torch.nn.functional as F
 
+from fastreid_ext.matching import CrossModalMatches
+
 
 def prototype_contrast(logits: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
     """PBCL term: mean over valid samples of -log softmax(f·M / τ)[target].
@@ -53,3 +55,12 @@ def cross_prediction_alignment(own_logits: torch.Tensor, other_logits: torch.Ten
     kl_to_other = (p_mapped.detach() * (torch.log(p_mapped.detach().clamp_min(eps)) - log_p_other)).sum(1)
     kl_to_mapped = (p_other.detach() * (log_p_other.detach() - log_p_mapped)).sum(1)
     return 0.5 * (kl_to_other + kl_to_mapped).mean()
+
+
+def transfer_maps(matches: CrossModalMatches, num_visible: int, num_infrared: int, mode: str):
+    """CPAL transfer maps (Kv, Kr) and (Kr, Kv) from a matcher's output."""
+    if mode == "plan" and matches.plan is not None:
+        plan = matches.plan.float()
+        return transfer_matrix_from_plan(plan), transfer_matrix_from_plan(plan.t())
+    return (transfer_matrix_from_matches(matches.a_to_b, num_infrared),
+            transfer_matrix_from_matches(matches.b_to_a, num_visible))

@@ -10,8 +10,7 @@ from fastreid.modeling.backbones import build_backbone
 from fastreid.modeling.meta_arch import META_ARCH_REGISTRY
 from torch import nn
 
-from .losses import (cross_prediction_alignment, prototype_contrast, transfer_matrix_from_matches,
-                     transfer_matrix_from_plan)
+from .losses import cross_prediction_alignment, prototype_contrast
 from .memory import PrototypeMemory
 
 STEM = ("conv1", "bn1", "relu", "maxpool", "layer1")
@@ -81,6 +80,11 @@ class MIOT(nn.Module):
         self.transfer_infrared = transfer_infrared.to(self.device, torch.float32)
         self.cross_weight, self.cpal_weight = float(cross_weight), float(cpal_weight)
 
+    def clear_matches(self) -> None:
+        """No cross-modality matches: the epoch trains the intra-modality term only."""
+        empty = torch.zeros(0, dtype=torch.long)
+        self.set_matches(empty, empty, torch.zeros(0, 0), torch.zeros(0, 0), 0.0, 0.0)
+
     # ---------------------------------------------------------------------------- forward
     def embed(self, images: torch.Tensor, modalities: torch.Tensor) -> torch.Tensor:
         """(B, D) L2-normalised embeddings."""
@@ -142,11 +146,3 @@ class MIOT(nn.Module):
             losses["loss_cpal"] = self.cpal_weight * sum(cpal) / batch
         return losses
 
-
-def transfer_maps(matches, num_visible: int, num_infrared: int, mode: str):
-    """CPAL transfer maps (Kv, Kr) and (Kr, Kv) from a matcher's output."""
-    if mode == "plan" and matches.plan is not None:
-        plan = matches.plan.float()
-        return transfer_matrix_from_plan(plan), transfer_matrix_from_plan(plan.t())
-    return (transfer_matrix_from_matches(matches.a_to_b, num_infrared),
-            transfer_matrix_from_matches(matches.b_to_a, num_visible))
