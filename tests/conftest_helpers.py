@@ -45,3 +45,19 @@ class LossRecorder(HookBase):
     def after_step(self):
         latest = self.trainer.storage.latest()
         self.per_epoch.setdefault(self.trainer.epoch, set()).update(k for k in latest if "loss" in k)
+
+
+def tiny_miot_model(two_stream: bool = True):
+    """A MIOT model (ResNet-18 backbone, 512-d, CPU, random weights) in training mode."""
+    from fastreid.config import get_cfg
+    from fastreid.modeling import build_model
+
+    from fastreid_ext import add_ext_config
+    from miot import add_miot_config
+
+    cfg = add_miot_config(add_ext_config(get_cfg()))
+    cfg.MODEL.META_ARCHITECTURE, cfg.MODEL.DEVICE = "MIOT", "cpu"
+    cfg.MODEL.BACKBONE.DEPTH, cfg.MODEL.BACKBONE.FEAT_DIM, cfg.MODEL.BACKBONE.PRETRAIN = "18x", 512, False
+    cfg.MODEL.HEADS.POOL_LAYER = "GeneralizedMeanPoolingP"
+    cfg.MIOT.TWO_STREAM = two_stream
+    return build_model(cfg).train()

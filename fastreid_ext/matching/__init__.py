@@ -1,5 +1,6 @@
 """Optimal-transport matching of cross-modality prototypes (OTPA) and a Hungarian baseline."""
 from .matchers import MATCHER_REGISTRY, CrossModalMatches, match_prototypes, prototype_cost
-from .sinkhorn import sinkhorn
+from .sinkhorn import SinkhornConvergenceWarning, sinkhorn
 
-__all__ = ["MATCHER_REGISTRY", "CrossModalMatches", "match_prototypes", "prototype_cost", "sinkhorn"]
+__all__ = ["MATCHER_REGISTRY", "CrossModalMatches", "match_prototypes", "SinkhornConvergenceWarning", "prototype_cost",
+           "sinkhorn"]

@@ -26,6 +26,8 @@ class CrossModalMatches:
     a_to_b[i]: index in B matched to A's cluster i, or -1 when unmatched; b_to_a likewise.
     a_confidence[i], b_confidence[j]: confidence of each match in [0, 1] (0 when unmatched).
     plan: (Ka, Kb) transport plan when the matcher has one (rows sum to 1/Ka, columns 1/Kb).
+    iterations, marginal_error: the iterations and the final L1 marginal error of an iterative
+    solver (the plan's), when the matcher has one.
     """
 
     a_to_b: torch.Tensor
@@ -33,6 +35,8 @@ class CrossModalMatches:
     a_confidence: torch.Tensor
     b_confidence: torch.Tensor
     plan: Optional[torch.Tensor] = None
+    iterations: Optional[int] = None
+    marginal_error: Optional[float] = None
 
     @property
     def num_matched_a(self) -> int:
@@ -61,22 +65,23 @@ def _threshold(index: torch.Tensor, confidence: torch.Tensor, threshold: float):
 
 
 @MATCHER_REGISTRY.register()
-def ot(protos_a: torch.Tensor, protos_b: torch.Tensor, reg: float = 0.05, max_iter: int = 1000,
+def ot(protos_a: torch.Tensor, protos_b: torch.Tensor, reg: float = 0.05, max_iter: int = 10000,
        tol: float = 1e-6, threshold: float = 0.0, **_) -> CrossModalMatches:
     """OTPA: entropic OT with uniform marginals between the prototypes (every cluster gets
     mass, so unequal Ka != Kb is handled: several clusters of the larger side may map to one
     of the smaller side). Cluster i of A goes to argmax_j Q_ij with confidence Ka·Q_ij (the
     share of its mass sent there), cluster j of B to argmax_i Q_ij with confidence Kb·Q_ij;
-    matches below ``threshold`` are dropped."""
+    matches below ``threshold`` are dropped. An unconverged Sinkhorn warns
+    (:class:`SinkhornConvergenceWarning`); its iterations and marginal error are returned."""
     cost = prototype_cost(protos_a, protos_b).double()
-    plan = sinkhorn(cost, reg=reg, max_iter=max_iter, tol=tol)
+    plan, log = sinkhorn(cost, reg=reg, max_iter=max_iter, tol=tol, log=True)
     ka, kb = plan.shape
     a_conf, a_to_b = (plan * ka).max(dim=1)
     b_conf, b_to_a = (plan * kb).max(dim=0)
     a_to_b, a_conf = _threshold(a_to_b, a_conf.clamp(max=1.0), threshold)
     b_to_a, b_conf = _threshold(b_to_a, b_conf.clamp(max=1.0), threshold)
     return CrossModalMatches(a_to_b, b_to_a, a_conf.to(protos_a.dtype), b_conf.to(protos_a.dtype),
-                             plan.to(protos_a.dtype))
+                             plan.to(protos_a.dtype), log["iterations"], log["err"])
 
 
 @MATCHER_REGISTRY.register()

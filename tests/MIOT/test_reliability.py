@@ -9,6 +9,7 @@ from fastreid.config import get_cfg
 
 import miot
 from fastreid_ext import add_ext_config
+from conftest_helpers import tiny_miot_model
 from fastreid_ext.data import ImageListDataset, ImageReadError, Sample
 from miot.hooks import MIOTLoopHook
 from miot.pseudo_labels import PseudoLabels, cluster_modality, pseudo_labels_for_epoch
@@ -90,13 +91,7 @@ def test_out_of_memory_while_extracting_names_the_batch_size(monkeypatch):
 
 
 def tiny_model():
-    cfg = miot_cfg()
-    cfg.MODEL.META_ARCHITECTURE, cfg.MODEL.DEVICE = "MIOT", "cpu"
-    cfg.MODEL.BACKBONE.DEPTH, cfg.MODEL.BACKBONE.FEAT_DIM, cfg.MODEL.BACKBONE.PRETRAIN = "18x", 512, False
-    cfg.MODEL.HEADS.POOL_LAYER = "GeneralizedMeanPoolingP"
-    from fastreid.modeling import build_model
-
-    model = build_model(cfg).train()
+    model = tiny_miot_model()
     model.set_pseudo_labels(torch.tensor([0, 1, 0, 1]))
     model.memory_visible.reset(torch.randn(2, 512))
     model.memory_infrared.reset(torch.randn(2, 512))

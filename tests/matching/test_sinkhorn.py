@@ -1,10 +1,15 @@
-"""Log-domain Sinkhorn: marginals, agreement with POT, stability for small regularisation."""
+"""Stabilised, over-relaxed Sinkhorn: marginals, agreement with POT's log-domain solver, stability
+for small regularisation, and a warning when it does not converge."""
+import warnings
+
 import numpy as np
 import ot
 import pytest
 import torch
 
-from fastreid_ext.matching import sinkhorn
+from fastreid_ext.matching import SinkhornConvergenceWarning, sinkhorn
+
+from .prototype_costs import prototype_cost
 
 
 def random_cost(n, m, seed=0, dtype=torch.float64):
@@ -37,22 +42,57 @@ def test_plan_equals_pots_log_domain_sinkhorn(seed, reg):
     np.testing.assert_allclose(ours.numpy(), reference, atol=1e-9, rtol=1e-6)
 
 
-def test_tiny_regularisation_stays_finite_and_feasible():
-    # reg = 1e-3 on costs in [0, 2]: exp(-C/reg) underflows to 0 outside the log domain
+@pytest.mark.parametrize("shape,reg", [((80, 80), 0.05), ((80, 60), 0.05), ((60, 80), 0.01), ((80, 60), 0.005)])
+def test_plan_equals_pots_log_domain_sinkhorn_on_prototype_costs(shape, reg):
+    cost = prototype_cost(*shape, dim=128, noise=0.7, seed=3)  # a noisy permutation, as the matcher meets
+    ours, log = sinkhorn(torch.from_numpy(cost), reg=reg, max_iter=100000, tol=1e-11, log=True)
+    reference = ot.sinkhorn(np.full(shape[0], 1 / shape[0]), np.full(shape[1], 1 / shape[1]), cost, reg,
+                            method="sinkhorn_log", numItermax=100000, stopThr=1e-12)
+    assert log["converged"]
+    np.testing.assert_allclose(ours.numpy(), reference, atol=1e-10, rtol=1e-6)
+
+
+def test_over_relaxation_gives_the_plain_iterations_plan_in_fewer_iterations():
+    cost = torch.from_numpy(prototype_cost(100, 100, dim=256, noise=0.5, seed=1))  # slow for plain Sinkhorn
+    relaxed, fast = sinkhorn(cost, reg=0.05, max_iter=100000, tol=1e-9, log=True)
+    plain, slow = sinkhorn(cost, reg=0.05, max_iter=100000, tol=1e-9, log=True, max_omega=1.0)
+    assert fast["converged"] and slow["converged"] and fast["iterations"] < slow["iterations"] / 2
+    torch.testing.assert_close(relaxed, plain, atol=1e-11, rtol=1e-6)
+
+
+@pytest.mark.parametrize("reg", [5e-3, 1e-3])
+def test_small_regularisation_stays_finite_and_converges_in_both_precisions(reg):
+    # exp(-C/reg) under- and overflows outside the log domain (float32 already at reg 5e-3)
+    cost = torch.from_numpy(prototype_cost(60, 45, dim=128, noise=0.7, seed=3))
+    plan, log = sinkhorn(cost, reg=reg, max_iter=30000, tol=1e-6, log=True)
+    assert torch.isfinite(plan).all() and log["converged"] and log["err"] < 1e-6
+    torch.testing.assert_close(plan.sum(0), torch.full((45,), 1 / 45, dtype=plan.dtype), atol=1e-6, rtol=0)
+    plan32, log32 = sinkhorn(cost.float(), reg=reg, max_iter=30000, tol=1e-5, log=True)
+    assert plan32.dtype == torch.float32 and torch.isfinite(plan32).all() and log32["converged"]
+    torch.testing.assert_close(plan32.double(), plan, atol=1e-5, rtol=0)
+
+
+def test_random_costs_at_tiny_regularisation_stay_finite_and_feasible():
     plan, log = sinkhorn(random_cost(50, 30, 4), reg=1e-3, max_iter=30000, tol=1e-5, log=True)
     assert torch.isfinite(plan).all() and log["converged"] and log["err"] < 1e-5
     torch.testing.assert_close(plan.sum(0), torch.full((30,), 1 / 30, dtype=plan.dtype), atol=1e-5, rtol=0)
-    plan32, log32 = sinkhorn(random_cost(50, 30, 4, torch.float32), reg=1e-3, max_iter=3000, log=True)
-    assert plan32.dtype == torch.float32 and torch.isfinite(plan32).all() and log32["err"] < 1e-2
-    torch.testing.assert_close(plan32.sum(0), torch.full((30,), 1 / 30), atol=1e-5, rtol=0)
 
 
 def test_log_reports_iterations_and_stops_on_the_marginal_error():
     _, loose = sinkhorn(random_cost(20, 20), reg=0.05, tol=1e-3, log=True)
     _, tight = sinkhorn(random_cost(20, 20), reg=0.05, tol=1e-9, log=True)
     assert loose["iterations"] < tight["iterations"] and loose["err"] < 1e-3 and tight["err"] < 1e-9
-    _, capped = sinkhorn(random_cost(20, 20), reg=0.001, tol=1e-12, max_iter=3, log=True)
+
+
+def test_an_unconverged_plan_is_reported_with_reg_iterations_and_error():
+    with pytest.warns(SinkhornConvergenceWarning, match=r"did not converge: reg=0.001, 3 iterations \(max_iter=3\), "
+                                                        r"marginal error [0-9.e-]+ > tol 1e-12"):
+        _, capped = sinkhorn(random_cost(20, 20), reg=0.001, tol=1e-12, max_iter=3, log=True)
     assert capped["iterations"] == 3 and not capped["converged"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a converged solve is silent
+        sinkhorn(random_cost(20, 20), reg=0.05)
+        sinkhorn(random_cost(20, 20), reg=0.001, tol=1e-12, max_iter=3, warn=False)
 
 
 def test_bad_input_is_refused():
@@ -66,6 +106,8 @@ def test_bad_input_is_refused():
         sinkhorn(torch.ones(2, 2), b=torch.ones(3) / 3)
     with pytest.raises(ValueError, match="same total mass"):
         sinkhorn(torch.ones(2, 2), a=torch.tensor([0.5, 0.5]), b=torch.tensor([0.5, 0.6]))
+    with pytest.raises(ValueError, match=r"max_omega must be in \[1, 2\)"):
+        sinkhorn(torch.ones(2, 2), max_omega=2.0)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -30,7 +30,7 @@ def add_miot_config(cfg: CN) -> CN:
     _C.MIOT.MATCHER = CN()
     _C.MIOT.MATCHER.NAME = "ot"  # a name in fastreid_ext.matching.MATCHER_REGISTRY (ot | hungarian), or "none"
     _C.MIOT.MATCHER.REG = 0.05  # entropic regularisation ε of the uniform-prior OT
-    _C.MIOT.MATCHER.MAX_ITER = 1000  # Sinkhorn iterations at most
+    _C.MIOT.MATCHER.MAX_ITER = 10000  # Sinkhorn iterations at most (near-permutation costs need thousands)
     _C.MIOT.MATCHER.TOL = 1e-6  # Sinkhorn stopping threshold on the marginal error
     _C.MIOT.MATCHER.THRESHOLD = 0.0  # drop matches whose normalised plan mass is below τ_match
     # --- PBCL: prototype-based contrastive learning

@@ -53,8 +53,8 @@ def identity_alignment(features_visible: np.ndarray, ids_visible: np.ndarray, fe
 
 
 def pseudo_label_metrics(pseudo, features: torch.Tensor, train_set, diagnostics: bool = True) -> Dict[str, float]:
-    """Per-epoch metrics of a :class:`~miot.pseudo_labels.PseudoLabels`: clusters, outliers and
-    matches; with ``diagnostics`` and a training set that knows its true identities, also the
+    """Per-epoch metrics of a :class:`~miot.pseudo_labels.PseudoLabels`: clusters, outliers,
+    matches and the matcher's iterations and marginal error (iterative matchers); with ``diagnostics`` and a training set that knows its true identities, also the
     purity of each modality's clusters, the identity alignment of the (N, D) ``features``
     (visible first) and the matching accuracy."""
     labels_v, labels_r, matches = pseudo.labels_visible, pseudo.labels_infrared, pseudo.matches
@@ -66,6 +66,9 @@ def pseudo_label_metrics(pseudo, features: torch.Tensor, train_set, diagnostics:
         matched = matches.b_to_a >= 0
         metrics["matched_infrared"] = matches.num_matched_b
         metrics["match_confidence"] = float(matches.b_confidence[matched].mean()) if bool(matched.any()) else 0.0
+        if matches.iterations is not None:
+            metrics["matcher_iterations"] = matches.iterations
+            metrics["matcher_marginal_error"] = matches.marginal_error
     if diagnostics and train_set.has_diagnostic_ids:
         num_visible = train_set.num_visible
         ids_v, ids_r = train_set.diagnostic_ids(0), train_set.diagnostic_ids(1)

@@ -35,21 +35,32 @@ def transfer_matrix_from_matches(own_to_other: torch.Tensor, num_other: int) -> 
 
 
 def cross_prediction_alignment(own_logits: torch.Tensor, other_logits: torch.Tensor, transfer: torch.Tensor,
-                               temperature: float, valid: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """CPAL: symmetric KL between the own-modality prediction mapped to the other modality,
-    p_map = softmax(f·M_own/τ) T, and the other-modality prediction p_other = softmax(f·M_other/τ),
-    each direction with the other side detached:
-    0.5 [KL(sg(p_map) || p_other) + KL(sg(p_other) || p_map)], averaged over valid samples.
+                               targets: torch.Tensor, temperature: float, eps: float = 1e-8) -> torch.Tensor:
+    """CPAL over the matched clusters: symmetric KL between the own-modality prediction mapped
+    to the other modality, p_map = softmax(f·M_own/τ) T, and the other-modality prediction
+    p_other = softmax(f·M_other/τ), each direction with the other side detached:
+    0.5 [KL(sg(p_map) || p_other) + KL(sg(p_other) || p_map)], averaged over the samples that
+    take part.
+
+    Only matched clusters take part: own clusters whose row of T is non-zero (a dropped or
+    missing match has a zero row), other clusters that some matched row reaches. The own
+    prediction is a softmax over the matched own clusters, the other prediction over the
+    reached other clusters, and only samples whose own cluster is matched count.
 
     Args:
-        own_logits: (B, K_own); other_logits: (B, K_other); transfer: (K_own, K_other).
-        valid: (B,) bool, samples that take part (e.g. clustered ones).
+        own_logits: (B, K_own); other_logits: (B, K_other); transfer: (K_own, K_other),
+            rows of matched clusters summing to 1, rows of unmatched ones zero.
+        targets: (B,) each sample's own cluster, -1 for outliers.
     """
+    matched = transfer.sum(dim=1) > 0  # (K_own,)
+    valid = (targets >= 0) & matched[targets.clamp_min(0)]
     if not bool(valid.any()):
         return own_logits.sum() * 0.0
-    p_mapped = F.softmax(own_logits[valid] / temperature, dim=1) @ transfer.to(own_logits.dtype)
+    reached = transfer[matched].sum(dim=0) > 0  # (K_other,)
+    transfer = transfer[matched][:, reached].to(own_logits.dtype)
+    p_mapped = F.softmax(own_logits[valid][:, matched] / temperature, dim=1) @ transfer
     p_mapped = p_mapped / p_mapped.sum(dim=1, keepdim=True).clamp_min(eps)
-    log_p_other = F.log_softmax(other_logits[valid] / temperature, dim=1)
+    log_p_other = F.log_softmax(other_logits[valid][:, reached] / temperature, dim=1)
     log_p_mapped = torch.log(p_mapped.clamp_min(eps))
     p_other = log_p_other.exp()
     kl_to_other = (p_mapped.detach() * (torch.log(p_mapped.detach().clamp_min(eps)) - log_p_other)).sum(1)
@@ -58,9 +69,13 @@ def cross_prediction_alignment(own_logits: torch.Tensor, other_logits: torch.Ten
 
 
 def transfer_maps(matches: CrossModalMatches, num_visible: int, num_infrared: int, mode: str):
-    """CPAL transfer maps (Kv, Kr) and (Kr, Kv) from a matcher's output."""
+    """CPAL transfer maps (Kv, Kr) and (Kr, Kv) from a matcher's output: the row-normalised plan
+    ("plan", when the matcher has one) or the matches ("matches"); either way the rows of
+    clusters without a match (dropped by the threshold, or left over by a one-to-one matcher)
+    are zero, so CPAL leaves them out."""
     if mode == "plan" and matches.plan is not None:
         plan = matches.plan.float()
-        return transfer_matrix_from_plan(plan), transfer_matrix_from_plan(plan.t())
+        return (transfer_matrix_from_plan(plan) * (matches.a_to_b >= 0).float()[:, None],
+                transfer_matrix_from_plan(plan.t()) * (matches.b_to_a >= 0).float()[:, None])
     return (transfer_matrix_from_matches(matches.a_to_b, num_infrared),
             transfer_matrix_from_matches(matches.b_to_a, num_visible))

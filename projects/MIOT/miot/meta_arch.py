@@ -137,8 +137,8 @@ class MIOT(nn.Module):
                 clustered = y >= 0
                 cross_targets = torch.where(clustered, own_to_other[y.clamp_min(0)], no_update)
                 cross.append(prototype_contrast(other_logits, cross_targets, self.temperature) * f.shape[0])
-                cpal.append(cross_prediction_alignment(own_logits, other_logits, transfer, self.temperature,
-                                                       clustered) * f.shape[0])
+                cpal.append(cross_prediction_alignment(own_logits, other_logits, transfer, y, self.temperature)
+                            * f.shape[0])
         batch = features.shape[0]
         losses = {"loss_intra": sum(intra) / batch}
         if cross:

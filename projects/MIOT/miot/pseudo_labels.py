@@ -19,6 +19,7 @@ from fastreid_ext.matching import CrossModalMatches, match_prototypes
 logger = logging.getLogger(__name__)
 
 _MATCH_FIELDS = [f.name for f in fields(CrossModalMatches)]
+_MATCH_SCALARS = ("iterations", "marginal_error")
 
 
 @dataclass
@@ -54,8 +55,10 @@ class PseudoLabels:
         if self.matches is not None:
             for name in _MATCH_FIELDS:
                 value = getattr(self.matches, name)
-                if value is not None:
+                if isinstance(value, torch.Tensor):
                     state[f"matches.{name}"] = value.detach().cpu().clone()
+                elif value is not None:  # a solver's iterations or marginal error
+                    state[f"matches.{name}"] = torch.tensor(value)
         return state
 
     @classmethod
@@ -68,7 +71,10 @@ class PseudoLabels:
                            f"written by another version: start without --resume, from MODEL.WEIGHTS")
         matches = None
         if "matches.a_to_b" in state:
-            matches = CrossModalMatches(**{name: state.get(f"matches.{name}") for name in _MATCH_FIELDS})
+            values = {name: state.get(f"matches.{name}") for name in _MATCH_FIELDS}
+            for name in _MATCH_SCALARS:
+                values[name] = values[name].item() if values[name] is not None else None
+            matches = CrossModalMatches(**values)
         return cls(int(state["epoch"]), state["labels_visible"].numpy(), state["labels_infrared"].numpy(),
                    state["prototypes_visible"], state["prototypes_infrared"], matches)
 
