@@ -19,10 +19,12 @@ env: $(VENV)/.installed
 $(VENV)/.installed: setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -c "import torch, torchvision" 2>/dev/null || $(PIP) install -q $(TORCH_SPEC)
-	# fastreid 1.4.0 pins torch==1.13.1 (no Python 3.11 build): install it without its pins;
-	# its real run-time dependencies come from setup.py.
-	$(PIP) install -q --no-deps $(FASTREID_SPEC)
+	@$(PY) -c "import fastreid" 2>/dev/null && echo "note: pip may list fastreid 1.4.0's pins" \
+	  "(torch==1.13.1, ...) as conflicts below; they are expected and unused (README, 'Installing')." || true
 	$(PIP) install -q -e ".[test]"
+	# fastreid 1.4.0 pins torch==1.13.1 (no Python 3.11 build): installed last, without its pins
+	# (pip checks no dependencies with --no-deps); its real run-time dependencies come from setup.py.
+	$(PIP) install -q --no-deps $(FASTREID_SPEC)
 	touch $@
 
 demo: env

@@ -1,7 +1,10 @@
 """Runs a tiny MIOT training (or evaluation) under fastreid's launch with N CPU processes
 (gloo) and saves what each rank ended with; used by test_distributed.py.
 
-    python tests/distributed_probe.py {train|eval} NUM_PROCS DATA_ROOT OUT_DIR [WEIGHTS]
+    python tests/distributed_probe.py {train|eval|fault} NUM_PROCS DATA_ROOT OUT_DIR [WEIGHTS]
+
+``fault`` trains two epochs and feeds the last rank NaN images at the second epoch's first
+step; each rank saves the error it stopped with.
 """
 import os
 import sys
@@ -19,7 +22,8 @@ def probe(mode: str, root: str, out: str, weights: str, tag: str) -> None:
     from conftest_helpers import REPO, TINY
     from fastreid_ext.engine import build_trainer_class, setup
 
-    opts = ["DATASETS.ROOT", root, "OUTPUT_DIR", os.path.join(out, tag), *TINY, "SOLVER.MAX_EPOCH", "1",
+    epochs = "2" if mode == "fault" else "1"
+    opts = ["DATASETS.ROOT", root, "OUTPUT_DIR", os.path.join(out, tag), *TINY, "SOLVER.MAX_EPOCH", epochs,
             "TEST.EVAL_PERIOD", "1", "SEED", "0", "MIOT.WARMUP_RATIO", "0.0"]
     argv = ["--config-file", str(REPO / "configs" / "SynVI" / "miot.yml")]
     if mode == "eval":
@@ -33,6 +37,22 @@ def probe(mode: str, root: str, out: str, weights: str, tag: str) -> None:
         from fastreid_ext.engine import load_trained_model
 
         dump["results"] = trainer_class.test(cfg, load_trained_model(cfg))
+    elif mode == "fault":
+        trainer = trainer_class(cfg)
+        trainer.resume_or_load(resume=False)
+        if comm.get_rank() == comm.get_world_size() - 1:
+            model = trainer.model.module if hasattr(trainer.model, "module") else trainer.model
+
+            def poison(module, args):
+                if module.training and trainer.epoch == 1:
+                    args[0]["images"] = torch.full_like(args[0]["images"], float("nan"))
+
+            model.register_forward_pre_hook(poison)
+        try:
+            trainer.train()
+            dump["error"] = None
+        except FloatingPointError as err:
+            dump["error"] = str(err)
     else:
         trainer = trainer_class(cfg)
         trainer.resume_or_load(resume=False)

@@ -10,8 +10,9 @@ import torch
 PROBE = Path(__file__).resolve().parent / "distributed_probe.py"
 
 
-def run_probe(*args):
-    result = subprocess.run([sys.executable, str(PROBE), *map(str, args)], capture_output=True, text=True, timeout=600)
+def run_probe(*args, timeout=600):
+    result = subprocess.run([sys.executable, str(PROBE), *map(str, args)], capture_output=True, text=True,
+                            timeout=timeout)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
 
 
@@ -47,3 +48,17 @@ def test_distributed_evaluation_equals_single_process_evaluation(runs, synvi_sys
     single = torch.load(out / "eval_world1_rank0.pt", weights_only=False)["results"]
     distributed = torch.load(out / "eval_world2_rank0.pt", weights_only=False)["results"]
     assert distributed == pytest.approx(single, abs=1e-6)
+
+
+def test_a_non_finite_loss_on_one_rank_stops_every_rank_and_keeps_the_last_checkpoint(synvi_sysu, tmp_path):
+    # without the agreement every rank makes before backward, rank 0 would wait for rank 1 in
+    # DDP's all-reduce until the timeout below
+    run_probe("fault", 2, synvi_sysu, tmp_path, timeout=240)
+    errors = [torch.load(tmp_path / f"fault_world2_rank{rank}.pt", weights_only=False)["error"] for rank in (0, 1)]
+    for error in errors:
+        assert error is not None and error.startswith("rank 1: MIOT: non-finite embeddings for 8 images")
+        assert "rank 0" not in error
+    run = tmp_path / "fault_world2"
+    last = (run / "last_checkpoint").read_text().strip()
+    assert torch.load(run / last, map_location="cpu", weights_only=False)["epoch"] == 0  # epoch 0's, loadable
+    assert not (run / "model_final.pth").exists()

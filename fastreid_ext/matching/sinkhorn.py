@@ -62,12 +62,13 @@ def _relaxation(error_start: float, error_end: float, omega: float, window: int,
     return min(max_omega, 2.0 / (1.0 + math.sqrt(1.0 - plain_rate)))
 
 
-def _scale(cost: torch.Tensor, a: torch.Tensor, b: torch.Tensor, g: torch.Tensor, reg: float, max_iter: int,
-           tol: float, absorb_at: float, max_omega: float) -> Tuple[torch.Tensor, torch.Tensor, int, float]:
-    """Sinkhorn scaling from the potential ``g``; returns (f, g, iterations, marginal L1 error).
+def _scale(cost: torch.Tensor, a: torch.Tensor, b: torch.Tensor, reg: float, max_iter: int, tol: float,
+           absorb_at: float, max_omega: float) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, float]:
+    """Sinkhorn scaling; returns (plan, f, g, iterations, marginal L1 error).
 
-    The plan is diag(u) K diag(v) with the stabilised kernel K = exp((f ⊕ g − C)/ε): u and v
-    stay near 1, and are absorbed into the potentials (K rebuilt) as soon as one of them leaves
+    The plan is diag(u) K diag(v) with the stabilised kernel K = exp((f ⊕ g − C)/ε), starting
+    from f_i = min_j C_ij + ε log a_i (row i's largest entry is a_i) and g = 0: u and v stay
+    near 1, and are absorbed into the potentials (K rebuilt) as soon as one of them leaves
     [1/absorb_at, absorb_at] or is not finite, so nothing overflows however small ε is. Each
     update may be over-relaxed, u <- u^(1-ω) (a / K v)^ω (ω = 1: plain Sinkhorn); the fixed
     point, hence the plan, is the same.
@@ -76,10 +77,11 @@ def _scale(cost: torch.Tensor, a: torch.Tensor, b: torch.Tensor, g: torch.Tensor
     low, high = 1.0 / absorb_at, absorb_at
 
     def stable(x: torch.Tensor) -> bool:
-        return bool(((x > low) & (x < high)).all())  # False for NaN and inf too
+        smallest, largest = torch.aminmax(x)
+        return low < float(smallest) and float(largest) < high  # False for NaN and inf too
 
-    f = _log_update(cost, g, log_a, reg, dim=1)
-    kernel = torch.exp((f[:, None] + g[None, :] - cost) / reg)
+    f, g = cost.min(dim=1).values + reg * log_a, torch.zeros_like(b)
+    kernel = torch.sub(f[:, None], cost).div_(reg).exp_()
     u, v = torch.ones_like(f), torch.ones_like(g)
     omega, window, window_start, start_it = 1.0, 10, None, 0
     err, it = float("inf"), 0
@@ -87,13 +89,14 @@ def _scale(cost: torch.Tensor, a: torch.Tensor, b: torch.Tensor, g: torch.Tensor
         kernel_t_u = kernel.t() @ u  # (m,) column sums of the plan are v * kernel_t_u
         v_new = b / kernel_t_u
         v = v_new if omega == 1.0 else v.pow(1.0 - omega) * v_new.pow(omega)
-        if not stable(v):
+        if not stable(v):  # absorb u into f, then g exact in the log domain: columns exact, v = 1
             f = f + reg * torch.log(u)
             g = _log_update(cost, f, log_b, reg, dim=0)
-            kernel = torch.exp((f[:, None] + g[None, :] - cost) / reg)
+            kernel = (f[:, None] + g[None, :]).sub_(cost).div_(reg).exp_()
             u, v, kernel_t_u = torch.ones_like(f), torch.ones_like(g), b.clone()
         kernel_v = kernel @ v  # (n,) row sums of the plan are u * kernel_v
-        err = float((u * kernel_v - a).abs().sum() + (v * kernel_t_u - b).abs().sum())
+        err = torch.dist(u * kernel_v, a, 1)  # plain steps leave the columns exact: only rows to check
+        err = float(err if omega == 1.0 else err + torch.dist(v * kernel_t_u, b, 1))
         if err < tol:
             break
         if window_start is None:  # measured after the window's first step, with its own factor
@@ -102,12 +105,13 @@ def _scale(cost: torch.Tensor, a: torch.Tensor, b: torch.Tensor, g: torch.Tensor
             omega, window_start = _relaxation(window_start, err, omega, window, max_omega), None
         u_new = a / kernel_v
         u = u_new if omega == 1.0 else u.pow(1.0 - omega) * u_new.pow(omega)
-        if not stable(u):
+        if not stable(u):  # absorb v into g, then f exact in the log domain: rows exact, u = 1
             g = g + reg * torch.log(v)
             f = _log_update(cost, g, log_a, reg, dim=1)
-            kernel = torch.exp((f[:, None] + g[None, :] - cost) / reg)
+            kernel = (f[:, None] + g[None, :]).sub_(cost).div_(reg).exp_()
             u = torch.ones_like(f)
-    return f + reg * torch.log(u), g + reg * torch.log(v), it, err
+    plan = kernel.mul_(u[:, None]).mul_(v[None, :])
+    return plan, f + reg * torch.log(u), g + reg * torch.log(v), it, err
 
 
 def sinkhorn(cost: torch.Tensor, a: Optional[torch.Tensor] = None, b: Optional[torch.Tensor] = None,
@@ -156,14 +160,12 @@ def sinkhorn(cost: torch.Tensor, a: Optional[torch.Tensor] = None, b: Optional[t
     a, b = _marginal(a, n, cost, "a"), _marginal(b, m, cost, "b")
     if abs(float(a.sum()) - float(b.sum())) > 1e-6 * max(1.0, float(a.sum())):
         raise ValueError(f"marginals must have the same total mass, got {float(a.sum())} and {float(b.sum())}")
-    g = torch.zeros(m, dtype=cost.dtype, device=cost.device)
-    f, g, iterations, err = _scale(cost, a, b, g, reg, max_iter, tol, absorb_at, max_omega)
+    plan, f, g, iterations, err = _scale(cost, a, b, reg, max_iter, tol, absorb_at, max_omega)
     converged = err < tol
     if warn and not converged:
         warnings.warn(f"Sinkhorn did not converge: reg={reg}, {iterations} iterations (max_iter={max_iter}), "
                       f"marginal error {err:.3g} > tol {tol:g}; raise the iteration limit or reg",
                       SinkhornConvergenceWarning, stacklevel=2)
-    plan = torch.exp((f[:, None] + g[None, :] - cost) / reg)
     if log:
         return plan, {"iterations": iterations, "err": err, "converged": converged, "f": f, "g": g}
     return plan

@@ -10,6 +10,8 @@ from fastreid.modeling.backbones import build_backbone
 from fastreid.modeling.meta_arch import META_ARCH_REGISTRY
 from torch import nn
 
+from fastreid_ext.utils import raise_on_any_rank
+
 from .losses import cross_prediction_alignment, prototype_contrast
 from .memory import PrototypeMemory
 
@@ -107,17 +109,20 @@ class MIOT(nn.Module):
             return features
         if self.pseudo_labels.numel() == 0:
             raise RuntimeError("MIOT has no pseudo labels: train it with MIOTTrainer, whose loop sets them")
+        labels = self.pseudo_labels[batched_inputs["index"].to(self.device)]
+        losses, problem = {}, None
         bad = ~torch.isfinite(features).all(dim=1)
         if bool(bad.any()):
             paths = [p for p, b in zip(batched_inputs.get("img_paths", []), bad.tolist()) if b][:3]
-            raise FloatingPointError(f"MIOT: non-finite embeddings for {int(bad.sum())} images (e.g. {paths}); "
-                                     f"the step is not taken (lower SOLVER.BASE_LR, check these images)")
-        labels = self.pseudo_labels[batched_inputs["index"].to(self.device)]
-        losses = self.losses(features, labels, batched_inputs["modalities"].to(self.device))
-        for name, value in losses.items():
-            if not bool(torch.isfinite(value)):
-                raise FloatingPointError(f"MIOT: {name} is {value.item()}; the step is not taken and the memories "
-                                         f"are unchanged (lower SOLVER.BASE_LR or raise MIOT.TEMP)")
+            problem = (f"MIOT: non-finite embeddings for {int(bad.sum())} images (e.g. {paths}); "
+                       f"the step is not taken (lower SOLVER.BASE_LR, check these images)")
+        else:
+            losses = self.losses(features, labels, batched_inputs["modalities"].to(self.device))
+            bad_terms = [(name, value.item()) for name, value in losses.items() if not bool(torch.isfinite(value))]
+            if bad_terms:
+                problem = (f"MIOT: {bad_terms[0][0]} is {bad_terms[0][1]}; the step is not taken and the memories "
+                           f"are unchanged (lower SOLVER.BASE_LR or raise MIOT.TEMP)")
+        raise_on_any_rank(problem)  # every rank stops together: none is left waiting in backward
         return losses
 
     def losses(self, features: torch.Tensor, labels: torch.Tensor, modalities: torch.Tensor) -> Dict[str, torch.Tensor]:
