@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""MIOT ablations on SynVI: full vs intra-only vs Hungarian matching vs no CPAL, several seeds.
+"""MIOT ablations on SynVI: full vs intra-only vs Hungarian matching vs no CPAL vs PGM, several seeds.
 
     python benchmarks/synvi_ablation.py [--seeds 0 1] [--root datasets/synvi] [--out logs/ablation]
                                         [--infrared nir|thermal]
@@ -21,7 +21,8 @@ from fastreid_ext.data.synvi import ensure
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VARIANTS = {"MIOT (OT + CPAL)": "miot.yml", "intra-only (no matching)": "miot_intra.yml",
-            "Hungarian matching": "miot_hungarian.yml", "OT, no CPAL": "miot_no_cpal.yml"}
+            "Hungarian matching": "miot_hungarian.yml", "OT, no CPAL": "miot_no_cpal.yml",
+            "PGM (two-round Hungarian, no CPAL)": "pgm.yml"}
 
 
 def final_scores(log_path: str, keys) -> list:

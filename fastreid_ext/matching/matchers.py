@@ -1,4 +1,5 @@
-"""Cross-modality matching of cluster prototypes, and the registry of matchers.
+"""Cross-modality matching of cluster prototypes (OT, Hungarian, PGM's two-round Hungarian),
+and the registry of matchers.
 
 A matcher is a function ``(protos_a, protos_b, **options) -> CrossModalMatches`` registered
 in ``MATCHER_REGISTRY``; ``match_prototypes(..., method=NAME)`` calls it. Another project
@@ -101,6 +102,42 @@ def hungarian(protos_a: torch.Tensor, protos_b: torch.Tensor, threshold: float =
     similarity = (1.0 - cost[rows_t, cols_t]).clamp(0.0, 1.0).to(protos_a.dtype)
     a_to_b[rows_t], b_to_a[cols_t] = cols_t, rows_t
     a_conf[rows_t], b_conf[cols_t] = similarity, similarity
+    a_to_b, a_conf = _threshold(a_to_b, a_conf, threshold)
+    b_to_a, b_conf = _threshold(b_to_a, b_conf, threshold)
+    return CrossModalMatches(a_to_b, b_to_a, a_conf, b_conf)
+
+
+@MATCHER_REGISTRY.register()
+def two_round_hungarian(protos_a: torch.Tensor, protos_b: torch.Tensor, threshold: float = 0.0,
+                        **_) -> CrossModalMatches:
+    """PGM's matching (Wu & Ye, CVPR 2023, "progressive graph matching"): a one-to-one Hungarian
+    round on the cost exp(−cos), then further Hungarian rounds between the larger side's
+    still unmatched clusters and all of the smaller side, until every cluster of the larger
+    side has a partner (two rounds when it is at most twice as large). The smaller side keeps
+    its first-round partner. Confidences are the cosine similarities (clipped to [0, 1])."""
+    similarity = 1.0 - prototype_cost(protos_a, protos_b)
+    cost = torch.exp(-similarity).detach().cpu().double().numpy()
+    swap = cost.shape[0] < cost.shape[1]  # work with the larger side as rows
+    if swap:
+        cost, similarity = cost.T, similarity.t()
+    larger, smaller = cost.shape
+    device = protos_a.device
+    to_smaller = torch.full((larger,), -1, dtype=torch.long, device=device)
+    to_larger = torch.full((smaller,), -1, dtype=torch.long, device=device)
+    rows, cols = linear_sum_assignment(cost)
+    to_smaller[torch.as_tensor(rows, device=device)] = torch.as_tensor(cols, device=device)
+    to_larger[torch.as_tensor(cols, device=device)] = torch.as_tensor(rows, device=device)
+    while bool((to_smaller < 0).any()):
+        left = (to_smaller < 0).nonzero().squeeze(1).cpu().numpy()
+        rows, cols = linear_sum_assignment(cost[left])
+        to_smaller[torch.as_tensor(left[rows], device=device)] = torch.as_tensor(cols, device=device)
+    larger_conf = similarity[torch.arange(larger, device=device), to_smaller].clamp(0.0, 1.0).to(protos_a.dtype)
+    smaller_conf = torch.zeros(smaller, dtype=protos_a.dtype, device=device)
+    partnered = (to_larger >= 0).nonzero().squeeze(1)
+    smaller_conf[partnered] = similarity[to_larger[partnered], partnered].clamp(0.0, 1.0).to(protos_a.dtype)
+    a_to_b, a_conf, b_to_a, b_conf = to_smaller, larger_conf, to_larger, smaller_conf
+    if swap:
+        a_to_b, a_conf, b_to_a, b_conf = to_larger, smaller_conf, to_smaller, larger_conf
     a_to_b, a_conf = _threshold(a_to_b, a_conf, threshold)
     b_to_a, b_conf = _threshold(b_to_a, b_conf, threshold)
     return CrossModalMatches(a_to_b, b_to_a, a_conf, b_conf)

@@ -70,3 +70,29 @@ def test_bad_prototypes_are_refused():
         match_prototypes(torch.ones(3, 4), torch.full((2, 4), float("inf")))
     with pytest.raises(ValueError, match="prototype dimensions differ: 4 vs 5"):
         match_prototypes(torch.ones(3, 4), torch.ones(2, 5), method="hungarian")
+
+
+@pytest.mark.parametrize("larger_side", ["a", "b"])
+def test_two_round_hungarian_gives_every_cluster_of_the_larger_side_a_partner(larger_side):
+    protos, _, _ = planted(k=5, seed=4)
+    noise = torch.Generator().manual_seed(5)
+    halves = torch.cat([protos, protos + 0.05 * torch.randn(5, 32, generator=noise)])  # each identity split in two
+    other = protos + 0.1 * torch.randn(5, 32, generator=noise)
+    a, b = (halves, other) if larger_side == "a" else (other, halves)
+    matches = match_prototypes(a, b, method="two_round_hungarian")
+    to_smaller = matches.a_to_b if larger_side == "a" else matches.b_to_a
+    to_larger = matches.b_to_a if larger_side == "a" else matches.a_to_b
+    assert torch.equal(to_smaller, torch.arange(10) % 5)  # both halves of identity i -> i
+    # the smaller side keeps its first-round (one-to-one) partner: one of the two halves
+    assert ((to_larger % 5) == torch.arange(5)).all() and len(set(to_larger.tolist())) == 5
+    single = match_prototypes(a, b, method="hungarian")
+    single_larger = single.a_to_b if larger_side == "a" else single.b_to_a
+    assert (single_larger < 0).sum() == 5 and (to_smaller >= 0).all()
+
+
+def test_two_round_hungarian_matches_three_times_larger_sides_in_three_rounds():
+    protos, _, _ = planted(k=3, seed=6)
+    noise = torch.Generator().manual_seed(7)
+    a = torch.cat([protos + 0.05 * torch.randn(3, 32, generator=noise) for _ in range(3)])  # 9 clusters
+    matches = match_prototypes(a, protos, method="two_round_hungarian")
+    assert torch.equal(matches.a_to_b, torch.arange(9) % 3) and matches.num_matched_b == 3
