@@ -433,6 +433,18 @@ def _registry_iteration() -> None:
     Registry.__contains__ = lambda self, name: name in self._obj_map
 
 
+def restart_data_iterator(trainer) -> None:
+    """fastreid/engine/train_loop.py ``SimpleTrainer.__init__`` calls ``iter(data_loader)`` once,
+    when the trainer is built, and ``run_step`` draws from that iterator for the whole run. Its
+    workers prefetch ``prefetch_factor x num_workers`` batches ahead, drawn from the sampler
+    as it was: after the sampler gets new labels, those batches still follow the old ones.
+    Start a new iterator (the old one's workers shut down), so that every later batch is
+    drawn from the sampler as it is now."""
+    inner = trainer._trainer  # fastreid's DefaultTrainer runs a SimpleTrainer / AMPTrainer
+    inner._data_loader_iter = None  # drop the old iterator first: its workers exit before new ones start
+    inner._data_loader_iter = iter(inner.data_loader)
+
+
 def set_dataset_root(root: str) -> None:
     """fastreid/data/build.py reads the data-set root once, at import, from the
     ``FASTREID_DATASETS`` environment variable (``_root``); let ``DATASETS.ROOT`` set it."""

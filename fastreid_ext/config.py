@@ -23,10 +23,26 @@ def add_ext_config(cfg: CN) -> CN:
     cfg.INPUT.CROSS_MODALITY.CHANNEL_EXCHANGE.ENABLED = True  # visible: random channel / grayscale (CAJ)
     cfg.INPUT.CROSS_MODALITY.CHANNEL_EXCHANGE.PROB = 0.5
     cfg.INPUT.CROSS_MODALITY.RANDOM_GRAYSCALE_PROB = 0.0  # visible: extra random grayscale
+    cfg.INPUT.CROSS_MODALITY.COLOR_JITTER = CN()  # visible: colour jitter (PGM: 0.5 for all four)
+    cfg.INPUT.CROSS_MODALITY.COLOR_JITTER.ENABLED = False
+    cfg.INPUT.CROSS_MODALITY.COLOR_JITTER.BRIGHTNESS = 0.5
+    cfg.INPUT.CROSS_MODALITY.COLOR_JITTER.CONTRAST = 0.5
+    cfg.INPUT.CROSS_MODALITY.COLOR_JITTER.SATURATION = 0.5
+    cfg.INPUT.CROSS_MODALITY.COLOR_JITTER.HUE = 0.5
     cfg.INPUT.CROSS_MODALITY.IR_JITTER = CN()
     cfg.INPUT.CROSS_MODALITY.IR_JITTER.ENABLED = True  # infrared: brightness/contrast jitter
     cfg.INPUT.CROSS_MODALITY.IR_JITTER.BRIGHTNESS = 0.3
     cfg.INPUT.CROSS_MODALITY.IR_JITTER.CONTRAST = 0.3
+    # infrared: a random channel copied to all three, or grayscale (PGM's ChannelAdapGray)
+    cfg.INPUT.CROSS_MODALITY.CHANNEL_ADAPTIVE_GRAY = CN()
+    cfg.INPUT.CROSS_MODALITY.CHANNEL_ADAPTIVE_GRAY.ENABLED = False
+    cfg.INPUT.CROSS_MODALITY.CHANNEL_ADAPTIVE_GRAY.PROB = 0.5  # of grayscale, in its fourth choice
+    # PGM's channel random erasing (a box filled with the per-channel mean) is fastreid's
+    # INPUT.REA with its default VALUE (the pixel mean).
+
+    # P x K batches draw a pseudo identity's K images from different cameras where it has them
+    # (PGM's RandomMultipleGallerySampler); False: any K of its images
+    cfg.DATALOADER.CAMERA_AWARE = False
 
     cfg.TEST.CROSS_MODALITY = CN()
     cfg.TEST.CROSS_MODALITY.NUM_TRIALS = 10  # random-gallery trials (SYSU-MM01, LLCM); trial k uses seed k

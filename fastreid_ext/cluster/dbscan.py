@@ -1,6 +1,7 @@
 """Pseudo labels: DBSCAN on the sparse k-reciprocal Jaccard graph."""
 import logging
-from typing import Optional
+import time
+from typing import Dict, Optional
 
 import numpy as np
 from sklearn.cluster import DBSCAN
@@ -11,7 +12,8 @@ logger = logging.getLogger(__name__)
 
 
 def dbscan_labels(features, eps: float = 0.6, min_samples: int = 4, k1: int = 30, k2: int = 6,
-                  knn_backend: str = "auto", progress: Optional[bool] = None) -> np.ndarray:
+                  knn_backend: str = "auto", progress: Optional[bool] = None,
+                  timings: Optional[Dict[str, float]] = None) -> np.ndarray:
     """Cluster labels of the rows of ``features`` (-1 = outlier).
 
     DBSCAN (``sklearn.cluster.DBSCAN``, metric "precomputed") on the Jaccard graph of
@@ -23,6 +25,7 @@ def dbscan_labels(features, eps: float = 0.6, min_samples: int = 4, k1: int = 30
         eps: DBSCAN radius on the Jaccard distance, in (0, 1).
         min_samples: neighbours (itself included) that make a core point.
         k1, k2: see :func:`jaccard_distance`.
+        timings: if given, seconds are added to its ``"knn"``, ``"jaccard"`` and ``"dbscan"`` entries.
     Returns:
         (N,) int64 labels 0..C-1, -1 for outliers. All -1 when nothing clusters (a warning
         is logged; the caller decides what to do).
@@ -33,11 +36,14 @@ def dbscan_labels(features, eps: float = 0.6, min_samples: int = 4, k1: int = 30
         raise ValueError(f"min_samples must be >= 1, got {min_samples}")
     # keep pairs at exactly eps too: DBSCAN's neighbourhood is dist <= eps
     graph = jaccard_distance(features, k1=k1, k2=k2, max_distance=np.nextafter(eps, 2.0),
-                             knn_backend=knn_backend, progress=progress)
+                             knn_backend=knn_backend, progress=progress, timings=timings)
+    start = time.perf_counter()
     # sklearn treats every point as its own neighbour; a point with an empty row is at distance
     # 1 even from itself, so it must count for nothing (weight 0): it is always an outlier
     weights = (np.diff(graph.indptr) > 0).astype(np.float64)
     labels = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(graph, sample_weight=weights)
+    if timings is not None:
+        timings["dbscan"] = timings.get("dbscan", 0.0) + time.perf_counter() - start
     if np.all(labels == -1):
         logger.warning("DBSCAN (eps=%s, min_samples=%d) found no cluster: all %d points are outliers",
                        eps, min_samples, len(labels))

@@ -70,8 +70,9 @@ def build_two_modality_train_loader(cfg: CfgNode, dataset: ImageListDataset, lab
                                     labels_infrared: Sequence[int], seed: int = 0) -> DataLoader:
     """Infinite training loader over ``dataset`` (its visible samples first, then its infrared
     ones): each batch is P labels x K images from each modality, ``K = DATALOADER.NUM_INSTANCE``
-    and ``P = SOLVER.IMS_PER_BATCH / (2 K world_size)``; the loader's ``batch_sampler``
-    takes new labels with ``set_labels``. Each rank samples its own stream (``seed + rank``)."""
+    and ``P = SOLVER.IMS_PER_BATCH / (2 K world_size)``, the K images from different cameras
+    with ``DATALOADER.CAMERA_AWARE``; the loader's ``batch_sampler`` takes new labels with
+    ``set_labels``. Each rank samples its own stream (``seed + rank``)."""
     from fastreid.utils import comm
 
     from ..config_check import ConfigError
@@ -83,7 +84,8 @@ def build_two_modality_train_loader(cfg: CfgNode, dataset: ImageListDataset, lab
                           f"{per_process} = {2 * num_instances * world} (P identities x K images x 2 modalities"
                           f"{per_process})")
     num_ids = batch // world // (2 * num_instances)
+    cameras = [sample.camid for sample in dataset.samples] if cfg.DATALOADER.CAMERA_AWARE else None
     sampler = CrossModalityIdentitySampler(labels_visible, labels_infrared, num_ids, num_instances,
-                                           seed=seed + comm.get_rank())
+                                           seed=seed + comm.get_rank(), cameras=cameras)
     return DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.DATALOADER.NUM_WORKERS,
                       collate_fn=collate, pin_memory=torch.cuda.is_available())

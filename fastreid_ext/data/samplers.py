@@ -1,5 +1,5 @@
 """Batch sampler for two-modality training with (pseudo) identity labels."""
-from typing import Iterator, List, Sequence
+from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
 from torch.utils.data import Sampler
@@ -15,18 +15,27 @@ class CrossModalityIdentitySampler(Sampler):
     :meth:`set_labels` replaces the labels (e.g. new pseudo labels each epoch); batches
     drawn afterwards use them.
 
+    With ``cameras`` (the camera of every sample, same order), an identity's K images come
+    from as many different cameras as it has (PGM's ``RandomMultipleGallerySampler``): one
+    image per camera in random order, then a second per camera, and so on.
+
     Args:
         labels_visible, labels_infrared: per-sample (pseudo) labels of each modality.
         num_ids: identities per modality per batch (P).
         num_instances: images per identity (K).
         seed: seed of this sampler's random stream (add the rank when distributed).
+        cameras: per-sample camera ids (visible samples first), for camera-aware batches.
     """
 
     def __init__(self, labels_visible: Sequence[int], labels_infrared: Sequence[int],
-                 num_ids: int, num_instances: int, seed: int = 0):
+                 num_ids: int, num_instances: int, seed: int = 0, cameras: Optional[Sequence[int]] = None):
         self.num_ids, self.num_instances = int(num_ids), int(num_instances)
         if self.num_ids < 1 or self.num_instances < 1:
             raise ValueError(f"num_ids and num_instances must be >= 1, got {num_ids}, {num_instances}")
+        self.cameras = None if cameras is None else np.asarray(cameras)
+        if self.cameras is not None and len(self.cameras) != len(labels_visible) + len(labels_infrared):
+            raise ValueError(f"cameras must have one entry per sample ({len(labels_visible) + len(labels_infrared)}), "
+                             f"got {len(self.cameras)}")
         self.set_labels(labels_visible, labels_infrared)
         self.rng = np.random.default_rng(seed)
 
@@ -47,14 +56,26 @@ class CrossModalityIdentitySampler(Sampler):
     def batch_size(self) -> int:
         return 2 * self.num_ids * self.num_instances
 
+    def _instances(self, members: np.ndarray) -> List[int]:
+        """K images of one identity (with replacement when it has fewer)."""
+        if self.cameras is None:
+            return self.rng.choice(members, self.num_instances, replace=len(members) < self.num_instances).tolist()
+        shuffled = members[self.rng.permutation(len(members))]
+        cams = self.cameras[shuffled]
+        # rank of each image among the shuffled images of its camera: cameras take turns
+        rank = np.zeros(len(shuffled), dtype=np.int64)
+        for cam in np.unique(cams):
+            rank[cams == cam] = np.arange(int((cams == cam).sum()))
+        ordered = shuffled[np.argsort(rank, kind="stable")].tolist()[: self.num_instances]
+        missing = self.num_instances - len(ordered)
+        return ordered + (self.rng.choice(members, missing).tolist() if missing > 0 else [])
+
     def _modality_batch(self, groups: List[np.ndarray]) -> List[int]:
         replace_ids = len(groups) < self.num_ids
         chosen = self.rng.choice(len(groups), self.num_ids, replace=replace_ids)
         batch = []
         for g in chosen:
-            members = groups[g]
-            batch.extend(self.rng.choice(members, self.num_instances,
-                                         replace=len(members) < self.num_instances).tolist())
+            batch.extend(self._instances(groups[g]))
         return batch
 
     def __iter__(self) -> Iterator[List[int]]:

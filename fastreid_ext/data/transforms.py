@@ -34,6 +34,23 @@ class ChannelExchange:
         return channel.unsqueeze(0).expand_as(img).clone()
 
 
+class ChannelAdaptiveGray:
+    """PGM's infrared augmentation (Wu & Ye, CVPR 2023, ``ChannelAdapGray``): one of four
+    choices, uniformly: the R, G or B channel copied to all three, or (with probability
+    ``prob``) the grayscale image, otherwise the image unchanged."""
+
+    def __init__(self, prob: float = 0.5):
+        self.prob = prob
+
+    def __call__(self, img: torch.Tensor) -> torch.Tensor:  # (3, H, W)
+        choice = random.randint(0, 3)
+        if choice < 3:
+            return img[choice].unsqueeze(0).expand_as(img).clone()
+        if random.random() < self.prob:
+            return (0.2989 * img[0] + 0.587 * img[1] + 0.114 * img[2]).unsqueeze(0).expand_as(img).clone()
+        return img
+
+
 def _size(size) -> Tuple[int, int]:
     return (int(size[0]), int(size[1]))
 
@@ -52,11 +69,17 @@ def build_modality_transforms(cfg: CfgNode, modality: int, is_train: bool) -> Ca
     xm = cfg.INPUT.CROSS_MODALITY
     if modality == 1 and xm.IR_JITTER.ENABLED:
         steps.append(T.ColorJitter(brightness=xm.IR_JITTER.BRIGHTNESS, contrast=xm.IR_JITTER.CONTRAST))
+    if modality == 0 and xm.COLOR_JITTER.ENABLED:
+        jitter = xm.COLOR_JITTER
+        steps.append(T.ColorJitter(brightness=jitter.BRIGHTNESS, contrast=jitter.CONTRAST,
+                                   saturation=jitter.SATURATION, hue=jitter.HUE))
     if modality == 0 and xm.RANDOM_GRAYSCALE_PROB > 0:
         steps.append(T.RandomGrayscale(xm.RANDOM_GRAYSCALE_PROB))
     steps.append(ToTensor255())
     if modality == 0 and xm.CHANNEL_EXCHANGE.ENABLED:
         steps.append(ChannelExchange(xm.CHANNEL_EXCHANGE.PROB))
+    if modality == 1 and xm.CHANNEL_ADAPTIVE_GRAY.ENABLED:
+        steps.append(ChannelAdaptiveGray(xm.CHANNEL_ADAPTIVE_GRAY.PROB))
     if cfg.INPUT.REA.ENABLED:
         steps.append(T.RandomErasing(p=cfg.INPUT.REA.PROB, value=tuple(float(v) for v in cfg.INPUT.REA.VALUE)))
     return T.Compose(steps)

@@ -58,7 +58,10 @@ def test_trainer_evaluates_with_the_cross_modality_protocol_and_logs_loop_metric
     keys = set().union(*lines)
     assert {"clusters_visible", "clusters_infrared", "outliers_visible", "purity_visible", "purity_infrared",
             "identity_alignment", "matched_infrared", "match_confidence", "matching_accuracy", "loss_intra",
-            "matcher_iterations", "matcher_marginal_error"} <= keys
+            "matcher_iterations", "matcher_marginal_error", "time_extract", "time_knn", "time_jaccard",
+            "time_dbscan", "time_match"} <= keys
+    timed = [line for line in lines if "time_extract" in line]
+    assert len(timed) == 2 and all(line[f"time_{p}"] > 0 for line in timed for p in ("extract", "knn", "dbscan"))
     final = [line for line in lines if "Rank-1" in line][-1]
     assert final["Rank-1"] == pytest.approx(results["Rank-1"]) and final["mAP"] == pytest.approx(results["mAP"])
     matching = [line for line in lines if "matcher_iterations" in line]
@@ -97,3 +100,20 @@ def test_nan_mid_run_stops_training_and_leaves_the_last_checkpoint_intact(two_ep
         resumed.train()
     assert (run / "model_final.pth").read_bytes() == before
     assert (run / "last_checkpoint").read_text().strip() == "model_final.pth"
+
+
+def test_with_data_loader_workers_every_batch_follows_its_epochs_labels(synvi_sysu, tmp_path):
+    trainer = make_trainer(synvi_sysu, tmp_path, "DATALOADER.NUM_WORKERS", "2", "SOLVER.MAX_EPOCH", "4",
+                           "MIOT.ITERS", "8", "TEST.EVAL_PERIOD", "100", "SEED", "0", "MIOT.CLUSTER.EPS", "0.5")
+    blocks = []  # per training batch: the current labels of each K-image block
+
+    def record(module, args):
+        if module.training:
+            labels = module.pseudo_labels[args[0]["index"]].tolist()
+            blocks.append([labels[i:i + 4] for i in range(0, len(labels), 4)])
+
+    trainer.model.register_forward_pre_hook(record)
+    trainer.train()
+    assert len(blocks) == 32
+    stale = [b for b in blocks if any(len(set(block)) != 1 or block[0] < 0 for block in b)]
+    assert stale == []  # each block: K images of one current cluster, never an outlier

@@ -44,3 +44,30 @@ def test_memory_is_not_part_of_the_model_state_dict():
     memory = PrototypeMemory(4)
     memory.reset(torch.randn(5, 4))
     assert "features" not in memory.state_dict()
+
+
+def sequential_update(features, momentum, queued):
+    """The definition: one queued sample after the other."""
+    features = features.clone()
+    for inputs, targets in queued:
+        for x, y in zip(inputs, targets.tolist()):
+            row = momentum * features[y] + (1.0 - momentum) * x
+            features[y] = row / row.norm().clamp_min(1e-12)
+    return features
+
+
+def test_vectorised_updates_equal_the_sequential_definition_in_queue_order():
+    g = torch.Generator().manual_seed(0)
+    memory = PrototypeMemory(16, momentum=0.2)
+    memory.reset(torch.randn(6, 16, generator=g))
+    queued = [(F.normalize(torch.randn(12, 16, generator=g), dim=1), torch.randint(0, 6, (12,), generator=g))
+              for _ in range(3)]  # three steps' worth, rows repeating within and across them
+    initial = memory.features.clone()
+    expected = sequential_update(initial, 0.2, queued)
+    memory.pending = list(queued)
+    memory.apply_updates()
+    torch.testing.assert_close(memory.features, expected, atol=1e-6, rtol=1e-6)
+    assert memory.pending == []
+    # the order matters: the same samples applied in reverse order give another memory
+    backwards = sequential_update(initial, 0.2, [(x.flip(0), y.flip(0)) for x, y in reversed(queued)])
+    assert not torch.allclose(backwards, expected, atol=1e-3)

@@ -13,7 +13,8 @@ def add_miot_config(cfg: CN) -> CN:
     _C = cfg
     _C.MIOT = CN()
     # --- model
-    _C.MIOT.TWO_STREAM = True  # modality-specific stem (conv1 .. layer1), shared deeper layers (AGW / PGM)
+    _C.MIOT.TWO_STREAM = True  # modality-specific stem, shared deeper layers (AGW / PGM)
+    _C.MIOT.STEM_DEPTH = "conv1"  # the stem: conv1..maxpool (AGW / PGM's code) or "layer1" (through layer1)
     # --- alternating loop
     _C.MIOT.ITERS = 200  # training iterations per epoch (PGM: 200 SYSU-MM01, 100 RegDB); 0 = one pass
     _C.MIOT.WARMUP_RATIO = 0.2  # first 20 % of epochs: intra-modality term only (stage 1)
@@ -35,7 +36,7 @@ def add_miot_config(cfg: CN) -> CN:
     _C.MIOT.MATCHER.THRESHOLD = 0.0  # drop matches whose normalised plan mass is below τ_match
     # --- PBCL: prototype-based contrastive learning
     _C.MIOT.TEMP = 0.05  # temperature τ of the prototype softmax (ClusterContrast)
-    _C.MIOT.MOMENTUM = 0.1  # memory momentum μ: m <- μ m + (1 - μ) f
+    _C.MIOT.MOMENTUM = 0.1  # memory momentum μ: m <- μ m + (1 - μ) f (ClusterContrast 0.1; PGM's code 0.2)
     _C.MIOT.CROSS = CN()
     _C.MIOT.CROSS.ENABLED = True  # cross-modality term L_cross (stage 2)
     _C.MIOT.CROSS.WEIGHT = 1.0  # λ_cross
@@ -53,6 +54,7 @@ def miot_config_checks(cfg: CN) -> List[Check]:
     """Start-up checks of the ``MIOT`` keys: (key, predicate, what is allowed)."""
     matchers = registered_names(MATCHER_REGISTRY) + ["none"]
     return [
+        ("MIOT.STEM_DEPTH", lambda v: v in ("conv1", "layer1"), "'conv1' or 'layer1'"),
         ("MIOT.CLUSTER.EPS", lambda v: 0 < v < 1, "in (0, 1) (a Jaccard distance)"),
         ("MIOT.CLUSTER.MIN_SAMPLES", lambda v: v >= 1, ">= 1"),
         ("MIOT.CLUSTER.K1", lambda v: v >= 1, ">= 1"),

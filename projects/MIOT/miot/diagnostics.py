@@ -54,7 +54,9 @@ def identity_alignment(features_visible: np.ndarray, ids_visible: np.ndarray, fe
 
 def pseudo_label_metrics(pseudo, features: torch.Tensor, train_set, diagnostics: bool = True) -> Dict[str, float]:
     """Per-epoch metrics of a :class:`~miot.pseudo_labels.PseudoLabels`: clusters, outliers,
-    matches and the matcher's iterations and marginal error (iterative matchers); with ``diagnostics`` and a training set that knows its true identities, also the
+    matches, the matcher's iterations and marginal error (iterative matchers), the seconds of
+    each phase (``time_extract``, ``time_knn``, ``time_jaccard``, ``time_dbscan``,
+    ``time_match``); with ``diagnostics`` and a training set that knows its true identities, also the
     purity of each modality's clusters, the identity alignment of the (N, D) ``features``
     (visible first) and the matching accuracy."""
     labels_v, labels_r, matches = pseudo.labels_visible, pseudo.labels_infrared, pseudo.matches
@@ -69,6 +71,7 @@ def pseudo_label_metrics(pseudo, features: torch.Tensor, train_set, diagnostics:
         if matches.iterations is not None:
             metrics["matcher_iterations"] = matches.iterations
             metrics["matcher_marginal_error"] = matches.marginal_error
+    metrics.update({f"time_{phase}": seconds for phase, seconds in pseudo.timings.items()})
     if diagnostics and train_set.has_diagnostic_ids:
         num_visible = train_set.num_visible
         ids_v, ids_r = train_set.diagnostic_ids(0), train_set.diagnostic_ids(1)

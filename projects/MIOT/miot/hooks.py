@@ -3,12 +3,14 @@ every training image, compute the epoch's pseudo labels on rank 0, broadcast the
 to the model, memories and sampler, and log their quality."""
 import logging
 import sys
+import time
 from typing import Dict, Optional
 
 import torch
 from fastreid.engine import HookBase
 from fastreid.utils import comm
 
+from fastreid_ext.compat import restart_data_iterator
 from fastreid_ext.data import build_inference_loader
 from fastreid_ext.engine import extract_features, unwrap
 
@@ -39,14 +41,20 @@ class MIOTLoopHook(HookBase):
     def before_epoch(self):
         """Every rank extracts its share of the features; rank 0 computes the pseudo labels once
         and broadcasts them, so that every rank holds the same labels, memories and matches."""
+        start = time.perf_counter()
         features = self._extract(unwrap(self.trainer.model))
+        extract_seconds = time.perf_counter() - start
         pseudo = None
         if comm.is_main_process():
             pseudo = pseudo_labels_for_epoch(features, self.train_set.num_visible, self.trainer.epoch, self.cfg,
                                              self.sampler.num_ids, previous=self.current, progress=self._progress())
+            pseudo.timings["extract"] = extract_seconds
         if comm.get_world_size() > 1:
             pseudo = comm.all_gather(pseudo)[0]  # rank 0's result, on every rank
         self.apply(pseudo)
+        # data-loader workers prefetched batches from the old labels: restart them (costs one
+        # worker start-up per epoch; draining would load and drop as many batches)
+        restart_data_iterator(self.trainer)
         if comm.is_main_process():
             self._pending_metrics = pseudo_label_metrics(pseudo, features, self.train_set,
                                                          diagnostics=self.cfg.MIOT.DIAGNOSTICS)

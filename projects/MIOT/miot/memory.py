@@ -57,12 +57,28 @@ class PrototypeMemory(nn.Module):
     @torch.no_grad()
     def apply_updates(self) -> None:
         """m <- μ m + (1 - μ) f, m <- m / ||m||, one queued sample after the other; with several
-        processes, every rank applies every rank's samples in rank order."""
+        processes, every rank applies every rank's samples in rank order.
+
+        Vectorised: the updates of different prototypes are independent, so the t-th update of
+        every prototype is applied at once, for t = 1, 2, ... (as many rounds as the most
+        updated prototype has samples, K in a P x K batch, instead of one per sample); each
+        prototype still sees its own samples in their queued order.
+        """
         pending, self.pending = self.pending, []
         if comm.get_world_size() > 1:
             local = [(x.cpu(), y.cpu()) for x, y in pending]
             pending = [item for rank_items in comm.all_gather(local) for item in rank_items]
-        for inputs, targets in pending:
-            for x, y in zip(inputs.to(self.features.device, self.features.dtype), targets.tolist()):
-                row = self.momentum * self.features[y] + (1.0 - self.momentum) * x
-                self.features[y] = row / row.norm().clamp_min(1e-12)
+        if not pending:
+            return
+        inputs = torch.cat([x for x, _ in pending]).to(self.features.device, self.features.dtype)  # (N, D)
+        targets = torch.cat([y for _, y in pending]).to(self.features.device)  # (N,)
+        order = torch.sort(targets, stable=True).indices  # queued order within each prototype
+        sorted_targets = targets[order]
+        starts = torch.searchsorted(sorted_targets, sorted_targets, side="left")
+        rounds = torch.empty_like(targets)
+        rounds[order] = torch.arange(len(targets), device=targets.device) - starts  # t-th update of its row
+        for t in range(int(rounds.max()) + 1):
+            chosen = rounds == t
+            rows = targets[chosen]  # distinct within a round
+            updated = self.momentum * self.features[rows] + (1.0 - self.momentum) * inputs[chosen]
+            self.features[rows] = updated / updated.norm(dim=1, keepdim=True).clamp_min(1e-12)

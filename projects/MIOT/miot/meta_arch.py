@@ -15,18 +15,23 @@ from fastreid_ext.utils import raise_on_any_rank
 from .losses import cross_prediction_alignment, prototype_contrast
 from .memory import PrototypeMemory
 
-STEM = ("conv1", "bn1", "relu", "maxpool", "layer1")
-SHARED = ("layer2", "layer3", "layer4")
+RESNET_STAGES = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
+STEM_ENDS = {"conv1": "maxpool", "layer1": "layer1"}  # MIOT.STEM_DEPTH -> last module of the stem
 
 
-def split_resnet(backbone: nn.Module, two_stream: bool):
-    """(visible stem, infrared stem, shared trunk) of a fastreid ResNet-family backbone."""
-    missing = [name for name in STEM + SHARED if not hasattr(backbone, name)]
+def split_resnet(backbone: nn.Module, two_stream: bool, stem_depth: str = "conv1"):
+    """(visible stem, infrared stem, shared trunk) of a fastreid ResNet-family backbone; the
+    stem runs up to ``conv1`` (conv1, bn1, relu, maxpool: AGW / PGM) or through ``layer1``."""
+    if stem_depth not in STEM_ENDS:
+        raise ValueError(f"MIOT.STEM_DEPTH must be one of {sorted(STEM_ENDS)}, got {stem_depth!r}")
+    missing = [name for name in RESNET_STAGES if not hasattr(backbone, name)]
     if missing or any(len(getattr(backbone, f"NL_{i}", [])) for i in range(1, 5)):
         raise ValueError(f"MIOT needs a fastreid ResNet-family backbone without non-local blocks "
                          f"(MODEL.BACKBONE.NAME build_resnet_backbone, WITH_NL False); missing {missing}")
-    stem = nn.Sequential(*(getattr(backbone, name) for name in STEM))
-    return stem, (copy.deepcopy(stem) if two_stream else stem), nn.Sequential(*(getattr(backbone, n) for n in SHARED))
+    cut = RESNET_STAGES.index(STEM_ENDS[stem_depth]) + 1
+    stem = nn.Sequential(*(getattr(backbone, name) for name in RESNET_STAGES[:cut]))
+    trunk = nn.Sequential(*(getattr(backbone, name) for name in RESNET_STAGES[cut:]))
+    return stem, (copy.deepcopy(stem) if two_stream else stem), trunk
 
 
 @META_ARCH_REGISTRY.register()
@@ -41,7 +46,8 @@ class MIOT(nn.Module):
     def __init__(self, cfg):
         super().__init__()
         backbone = build_backbone(cfg)
-        self.stem_visible, self.stem_infrared, self.trunk = split_resnet(backbone, cfg.MIOT.TWO_STREAM)
+        self.stem_visible, self.stem_infrared, self.trunk = split_resnet(backbone, cfg.MIOT.TWO_STREAM,
+                                                                         cfg.MIOT.STEM_DEPTH)
         self.pool = getattr(pooling, cfg.MODEL.HEADS.POOL_LAYER)()
         feat_dim = cfg.MODEL.BACKBONE.FEAT_DIM
         self.neck = nn.BatchNorm1d(feat_dim)

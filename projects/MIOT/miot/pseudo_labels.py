@@ -6,7 +6,8 @@ the prototypes and match them across modalities.
 sampler, broadcasts to every rank and checkpoints.
 """
 import logging
-from dataclasses import dataclass, fields
+import time
+from dataclasses import dataclass, field, fields
 from typing import Dict, Optional
 
 import numpy as np
@@ -33,6 +34,8 @@ class PseudoLabels:
         prototypes_visible: (Kv, D) L2-normalised cluster means; the memories start from them.
         prototypes_infrared: (Kr, D).
         matches: visible (A) <-> infrared (B) cluster matches; None in an intra-only epoch.
+        timings: seconds of each phase ("extract", "knn", "jaccard", "dbscan", "match"), for
+            the log; not checkpointed.
     """
 
     epoch: int
@@ -41,6 +44,7 @@ class PseudoLabels:
     prototypes_visible: torch.Tensor
     prototypes_infrared: torch.Tensor
     matches: Optional[CrossModalMatches] = None
+    timings: Dict[str, float] = field(default_factory=dict)
 
     def state_dict(self) -> Dict[str, torch.Tensor]:
         """Tensors only (checkpointable with ``torch.load(weights_only=True)``); copies, never
@@ -80,15 +84,16 @@ class PseudoLabels:
 
 
 def cluster_modality(features: torch.Tensor, modality: int, cfg: CfgNode, num_ids: int,
-                     previous_labels: Optional[np.ndarray] = None, progress: bool = False) -> np.ndarray:
+                     previous_labels: Optional[np.ndarray] = None, progress: bool = False,
+                     timings: Optional[Dict[str, float]] = None) -> np.ndarray:
     """(N,) DBSCAN pseudo labels of one modality's (N, D) features, with the fallbacks: no
     cluster at all keeps ``previous_labels`` (or, on the first epoch, one label per image).
     Clusterings a batch cannot use well (fewer clusters than ``num_ids`` identities per batch,
-    one cluster holding most images) are logged."""
+    one cluster holding most images) are logged. Phase times are added to ``timings``."""
     c = cfg.MIOT.CLUSTER
     try:
         labels = dbscan_labels(features.numpy(), eps=c.EPS, min_samples=c.MIN_SAMPLES, k1=c.K1, k2=c.K2,
-                               knn_backend=c.KNN_BACKEND, progress=progress)
+                               knn_backend=c.KNN_BACKEND, progress=progress, timings=timings)
     except (torch.cuda.OutOfMemoryError, MemoryError) as err:
         raise MemoryError(f"out of memory while clustering {len(features)} features of modality {modality}: "
                           f"lower MIOT.CLUSTER.K1 (now {c.K1}) or set MIOT.CLUSTER.KNN_BACKEND faiss "
@@ -129,11 +134,15 @@ def pseudo_labels_for_epoch(features: torch.Tensor, num_visible: int, epoch: int
     """
     parts = {0: features[:num_visible], 1: features[num_visible:]}
     previous_labels = {0: previous.labels_visible, 1: previous.labels_infrared} if previous is not None else {}
-    labels = {m: cluster_modality(parts[m], m, cfg, num_ids, previous_labels.get(m), progress) for m in parts}
+    timings: Dict[str, float] = {}
+    labels = {m: cluster_modality(parts[m], m, cfg, num_ids, previous_labels.get(m), progress, timings)
+              for m in parts}
     prototypes = {m: prototypes_of(parts[m], labels[m]) for m in parts}
     m = cfg.MIOT.MATCHER
     matches = None
     if m.NAME.lower() != "none" and epoch >= matching_starts_at(cfg):
+        start = time.perf_counter()
         matches = match_prototypes(prototypes[0], prototypes[1], method=m.NAME, reg=m.REG, max_iter=m.MAX_ITER,
                                    tol=m.TOL, threshold=m.THRESHOLD)
-    return PseudoLabels(epoch, labels[0], labels[1], prototypes[0], prototypes[1], matches)
+        timings["match"] = time.perf_counter() - start
+    return PseudoLabels(epoch, labels[0], labels[1], prototypes[0], prototypes[1], matches, timings)
