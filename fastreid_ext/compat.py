@@ -421,6 +421,25 @@ def _to_tensor_numpy2() -> None:
     transforms.to_tensor = to_tensor
 
 
+@_fix("metric_printer_same_iteration")
+def _metric_printer_same_iteration() -> None:
+    """fastreid/utils/events.py:219 ``CommonMetricPrinter.write``: without an iteration time
+    (``IterationTimer`` skips its first 3 iterations) it estimates the ETA by dividing by the
+    iterations since its last write, which is 0 when it writes twice at one iteration (after
+    the epoch's last step, then after the epoch): a ``ZeroDivisionError`` ends any run with
+    fewer than 4 iterations. Forget a last write made at the same iteration."""
+    from fastreid.utils.events import CommonMetricPrinter, get_event_storage
+
+    original = CommonMetricPrinter.write
+
+    def write(self):
+        if self._last_write is not None and self._last_write[0] == get_event_storage().iter:
+            self._last_write = None
+        original(self)
+
+    CommonMetricPrinter.write = write
+
+
 @_fix("registry_iteration")
 def _registry_iteration() -> None:
     """fastreid/utils/registry.py ``Registry`` offers only ``register`` and ``get``: listing

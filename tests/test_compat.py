@@ -284,3 +284,20 @@ def test_registry_iteration_lists_registered_names_without_private_attributes():
         from fastreid_ext.utils import registered_names
         registered_names(DATASET_REGISTRY)
     """, "'Registry' object is not iterable")
+
+
+def test_metric_printer_survives_two_writes_at_one_iteration_before_any_iteration_time():
+    probe = """
+        import fastreid_ext
+        from fastreid.utils.events import CommonMetricPrinter, EventStorage
+        with EventStorage(0) as storage:
+            storage.epoch = 0  # set by the trainer
+            printer = CommonMetricPrinter(max_iter=10)
+            storage.put_scalar("total_loss", 1.0)
+            printer.write()
+            printer.write()  # after the epoch's last step, then after the epoch: no "time" yet
+        print("ok")
+    """
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(probe)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-2000:]
+    assert_fails("metric_printer_same_iteration", probe, "ZeroDivisionError")

@@ -1,7 +1,7 @@
 """SynVI: a procedural visible-infrared person data set, written in the real on-disk layouts
 of SYSU-MM01 or RegDB so that the real readers and protocols are exercised.
 
-    python -m fastreid_ext.data.synvi --root DIR --layout sysu|regdb --num-ids N --seed S [--infrared nir|thermal]
+    python -m fastreid_ext.data.synvi --root DIR --layout sysu|regdb|llcm --num-ids N --seed S [--infrared nir|thermal]
 
 Each identity has a body shape (height, build, head size, stride), a clothing pattern
 (top and bottom colours from a small palette, stripes / checks / solid, sleeves, a bag) and a
@@ -35,6 +35,7 @@ PALETTE = np.array([  # a small palette: many identities share colours, so combi
 ], dtype=np.float32)
 SKIN = np.array([[236, 200, 170], [200, 150, 110], [140, 95, 60], [90, 60, 40]], dtype=np.float32)
 SYSU_VISIBLE_CAMS, SYSU_INFRARED_CAMS = (1, 2, 4, 5), (3, 6)
+LLCM_CAMS = (1, 2, 3, 4)  # each records both modalities (day / night), as LLCM's nine do
 
 
 @dataclass
@@ -119,7 +120,7 @@ INFRARED = {
     "thermal": InfraredSensor(base=0.1, luminance=0.55, dye=0.2, material=1.0, bag=0.6, skin=(0.85, 0.95), hair=None),
 }
 INFRARED_SENSORS = tuple(INFRARED)
-LAYOUT_FOLDERS = {"sysu": "SYSU-MM01", "regdb": "RegDB"}
+LAYOUT_FOLDERS = {"sysu": "SYSU-MM01", "regdb": "RegDB", "llcm": "LLCM"}
 
 
 def render(person: Identity, camera: Camera, mapping: np.ndarray, rng: np.random.Generator,
@@ -274,14 +275,49 @@ def write_regdb(root: str, num_ids: int, seed: int, images_per_cam: int = 10,
             "images_per_cam": images_per_cam, "images": {m: images_per_cam * num_ids for m in files}}
 
 
-WRITERS = {"sysu": write_sysu, "regdb": write_regdb}
+def write_llcm(root: str, num_ids: int, seed: int, images_per_cam: int = 4,
+               size: Tuple[int, int] = (128, 64), infrared: str = "nir") -> Dict:
+    """Write ``root/LLCM`` (vis/<id>/*.jpg, nir/<id>/*.jpg with the camera as ``_cNN`` in the
+    file name, idx/{train,test}_{vis,nir}.txt): like LLCM, each of its cameras records visible
+    images by day and ``infrared`` ones by night (one sensor of each kind per camera)."""
+    if num_ids < 4:
+        raise ValueError(f"--num-ids must be >= 4 for the LLCM layout, got {num_ids}")
+    rng, mapping, identities = _world(num_ids, seed)
+    cams = LLCM_CAMS
+    sensors = {(m, c): make_camera(rng, "visible" if m == "vis" else infrared) for m in ("vis", "nir") for c in cams}
+    base = os.path.join(root, "LLCM")
+    order = rng.permutation(np.arange(1, num_ids + 1))
+    test_ids = set(order[:max(2, round(0.3 * num_ids))].tolist())
+    lines: Dict[str, List[str]] = {f"{split}_{m}": [] for split in ("train", "test") for m in ("vis", "nir")}
+    train_label = {pid: label for label, pid in enumerate(sorted(set(range(1, num_ids + 1)) - test_ids))}
+    for pid, person in enumerate(identities, 1):
+        split = "test" if pid in test_ids else "train"
+        for modality in ("vis", "nir"):
+            seen = [c for c in cams if c == cams[0] or rng.random() > 0.3]  # not every camera sees everyone
+            os.makedirs(os.path.join(base, modality, f"{pid:04d}"), exist_ok=True)
+            for cam in seen:
+                for k in range(images_per_cam):
+                    rel = f"{modality}/{pid:04d}/{pid:04d}_c{cam:02d}_s{seed:02d}_f{k:04d}_{modality}.jpg"
+                    Image.fromarray(render(person, sensors[(modality, cam)], mapping, rng, size)).save(
+                        os.path.join(base, rel), quality=92)
+                    lines[f"{split}_{modality}"].append(f"{rel} {train_label[pid] if split == 'train' else pid}")
+    os.makedirs(os.path.join(base, "idx"), exist_ok=True)
+    for name, entries in lines.items():
+        with open(os.path.join(base, "idx", f"{name}.txt"), "w") as f:
+            f.write("\n".join(entries) + "\n")
+    return {"layout": "llcm", "num_ids": num_ids, "seed": seed, "infrared": infrared, "size": list(size),
+            "images_per_cam": images_per_cam, "train_ids": len(train_label), "test_ids": len(test_ids),
+            "images": {m: len(lines[f"train_{m}"]) + len(lines[f"test_{m}"]) for m in ("vis", "nir")}}
+
+
+WRITERS = {"sysu": write_sysu, "regdb": write_regdb, "llcm": write_llcm}
 
 
 def generate(root: str, layout: str, num_ids: int, seed: int = 0, images_per_cam: int = 0,
              size: Tuple[int, int] = (128, 64), infrared: str = "") -> Dict:
     """Write SynVI under ``root`` in ``layout``; returns (and stores as SYNVI.json) a summary.
     ``infrared`` is the infrared sensor, "nir" or "thermal"; empty: the real data set's
-    (SYSU-MM01: near-infrared, RegDB: thermal)."""
+    (SYSU-MM01 and LLCM: near-infrared, RegDB: thermal)."""
     if layout not in WRITERS:
         raise ValueError(f"--layout must be one of {sorted(WRITERS)}, got {layout!r}")
     if infrared and infrared not in INFRARED_SENSORS:
@@ -321,14 +357,14 @@ def ensure(root: str, layout: str, num_ids: int, seed: int = 0, infrared: str = 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", required=True, help="directory to write SYSU-MM01/ or RegDB/ into")
+    parser.add_argument("--root", required=True, help="directory to write SYSU-MM01/, RegDB/ or LLCM/ into")
     parser.add_argument("--layout", choices=sorted(WRITERS), default="sysu")
     parser.add_argument("--num-ids", type=int, default=100, help="number of identities")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--images-per-cam", type=int, default=0,
-                        help="images per identity and camera (default: 6 for sysu, 10 for regdb)")
+                        help="images per identity and camera (default: 6 for sysu, 10 for regdb, 4 for llcm)")
     parser.add_argument("--infrared", choices=INFRARED_SENSORS, default="",
-                        help="infrared sensor (default: the real data set's, nir for sysu, thermal for regdb)")
+                        help="infrared sensor (default: the real data set's, nir for sysu and llcm, thermal for regdb)")
     parser.add_argument("--height", type=int, default=128)
     parser.add_argument("--width", type=int, default=64)
     args = parser.parse_args(argv)
