@@ -12,7 +12,7 @@ DEMO_DIR     ?= datasets/synvi-demo
 DEMO_OUT     ?= logs/demo
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: env demo test bench clean
+.PHONY: env demo test bench gpu-check clean
 
 env: $(VENV)/.installed
 
@@ -36,6 +36,11 @@ test: env
 bench: env
 	$(PY) benchmarks/bench_cluster.py
 	$(PY) benchmarks/bench_matching.py
+	$(PY) benchmarks/bench_step.py --depth 18x --size 128 64
+
+# the first run on a GPU: CUDA tests, AMP, GPU kNN, re-clustering, step time (CPU parts only without CUDA)
+gpu-check: env
+	$(PY) benchmarks/gpu_check.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) $(DEMO_OUT)

@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""The first run on a GPU, in one script (``make gpu-check``; a few minutes, no network).
+
+    python benchmarks/gpu_check.py [--out logs/gpu-check] [--knn-size 20000] [--cluster-size 34000]
+
+1. the CUDA tests of the suite (``pytest -k "cuda or gpu"``);
+2. 20 iterations of MIOT on a small SynVI with AMP on the GPU: every loss finite;
+3. torch-CUDA kNN against the CPU (faiss) kNN on 20k 2048-d features: identical neighbours;
+4. re-clustering 34k features (kNN, Jaccard, DBSCAN phase times, the GPU kNN where there is one);
+5. ``bench_step.py``: seconds per iteration, MIOT vs Baseline, ResNet-50, 288x144, batch 64.
+
+Prints one table. Without CUDA it runs what runs on the CPU (1, 4), says what it skipped, and
+exits 0; a check that fails makes it exit 1.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+import fastreid_ext  # noqa: F401  (first)
+from bench_cluster import reid_features
+from fastreid.engine import HookBase
+from fastreid.engine.defaults import default_argument_parser
+from fastreid_ext.cluster import dbscan_labels, exact_knn
+from fastreid_ext.data.synvi import ensure
+from fastreid_ext.engine import build_trainer_class, setup
+from fastreid_ext.utils import cuda_usable
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SKIPPED = "skipped (no CUDA device)"
+
+
+def cuda_tests(args) -> str:
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-k", "cuda or gpu", os.path.join(REPO, "tests")],
+                            capture_output=True, text=True, cwd=REPO)
+    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr[-200:]
+    if result.returncode not in (0, 5):  # 5: nothing collected
+        raise RuntimeError(summary)
+    return summary
+
+
+class LossCheck(HookBase):
+    """Every loss term of every step finite."""
+
+    def __init__(self):
+        self.steps = 0
+
+    def after_step(self):
+        latest = self.trainer.storage.latest()
+        bad = {k: v for k, (v, _) in latest.items() if "loss" in k and not np.isfinite(v)}
+        if bad:
+            raise FloatingPointError(f"non-finite losses at step {self.steps}: {bad}")
+        self.steps += 1
+
+
+def amp_iterations(args) -> str:
+    if not cuda_usable():
+        return SKIPPED
+    root = os.path.join(args.out, "synvi")
+    ensure(root, "sysu", num_ids=30, seed=0)
+    cli = default_argument_parser().parse_args(
+        ["--config-file", os.path.join(REPO, "configs", "SynVI", "miot.yml"), "DATASETS.ROOT", root,
+         "OUTPUT_DIR", os.path.join(args.out, "amp"), "MODEL.DEVICE", "cuda", "SOLVER.AMP.ENABLED", "True",
+         "SOLVER.MAX_EPOCH", "2", "MIOT.ITERS", "10", "MIOT.WARMUP_RATIO", "0.5", "TEST.EVAL_PERIOD", "2"])
+    cfg = setup(cli)
+    trainer = build_trainer_class(cfg)(cfg)
+    check = LossCheck()
+    trainer.register_hooks([check])
+    trainer.resume_or_load(resume=False)
+    trainer.train()
+    return f"{check.steps} AMP iterations, every loss finite (the second epoch with the cross terms)"
+
+
+def knn_parity(args) -> str:
+    if not cuda_usable():
+        return SKIPPED
+    features = reid_features(args.knn_size)
+    features /= np.linalg.norm(features, axis=1, keepdims=True)
+    cpu_idx, _ = exact_knn(features, 30, "faiss")
+    gpu_idx, _ = exact_knn(features, 30, "torch-cuda")
+    differing = int((cpu_idx != gpu_idx).any(axis=1).sum())
+    if differing:
+        raise AssertionError(f"{differing} of {args.knn_size} rows differ between torch-cuda and faiss kNN")
+    return f"{args.knn_size} x 30 neighbours identical (torch-cuda vs faiss CPU)"
+
+
+def reclustering(args) -> str:
+    features = reid_features(args.cluster_size)
+    timings = {}
+    labels = dbscan_labels(features, eps=0.6, min_samples=4, k1=30, k2=6, timings=timings)
+    phases = ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
+    return f"{args.cluster_size} features -> {labels.max() + 1} clusters; {phases} ({'GPU' if cuda_usable() else 'CPU'} kNN)"
+
+
+def step_benchmark(args) -> str:
+    if not cuda_usable():
+        return SKIPPED
+    result = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "bench_step.py"), "--device", "cuda"],
+                            capture_output=True, text=True, check=True)
+    return result.stdout.strip().splitlines()[-1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default="logs/gpu-check")
+    parser.add_argument("--knn-size", type=int, default=20000)
+    parser.add_argument("--cluster-size", type=int, default=34000)
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    device = torch.cuda.get_device_name(0) if cuda_usable() else "no CUDA device: CPU parts only"
+    rows, failed = [], False
+    for name, check in (("CUDA tests", cuda_tests), ("AMP iterations", amp_iterations), ("kNN parity", knn_parity),
+                        ("re-clustering", reclustering), ("bench_step", step_benchmark)):
+        start = time.perf_counter()
+        try:
+            outcome, status = check(args), "ok"
+        except Exception as err:  # report every check, then fail
+            outcome, status, failed = f"{type(err).__name__}: {err}", "FAILED", True
+        status = "skipped" if outcome == SKIPPED else status
+        rows.append((name, status, outcome, time.perf_counter() - start))
+        print(f"{name}: {status}", file=sys.stderr, flush=True)
+    print(f"\ngpu-check on {device}, torch {torch.__version__}")
+    print("| check | status | result | seconds |")
+    print("|---|---|---|---|")
+    for name, status, outcome, seconds in rows:
+        print(f"| {name} | {status} | {outcome.replace('|', '/')} | {seconds:.0f} |")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
