@@ -62,6 +62,24 @@ def _relaxation(error_start: float, error_end: float, omega: float, window: int,
     return min(max_omega, 2.0 / (1.0 + math.sqrt(1.0 - plain_rate)))
 
 
+def _kernel(cost: torch.Tensor, f: torch.Tensor, g: torch.Tensor, reg: float) -> torch.Tensor:
+    """(n, m) stabilised kernel exp((f_i + g_j − C_ij)/ε)."""
+    return (f[:, None] + g[None, :]).sub_(cost).div_(reg).exp_()
+
+
+def _absorb(cost: torch.Tensor, potential: torch.Tensor, scaling: torch.Tensor, other_log_marginal: torch.Tensor,
+            reg: float, dim: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Fold ``scaling`` into ``potential`` (ε log), then solve the other potential exactly in the
+    log domain (its marginal met, its scaling 1): (potential, other potential)."""
+    potential = potential + reg * torch.log(scaling)
+    return potential, _log_update(cost, potential, other_log_marginal, reg, dim)
+
+
+def _relaxed(scaling: torch.Tensor, sinkhorn_update: torch.Tensor, omega: float) -> torch.Tensor:
+    """scaling^(1-ω) · update^ω: the plain Sinkhorn update for ω = 1."""
+    return sinkhorn_update if omega == 1.0 else scaling.pow(1.0 - omega) * sinkhorn_update.pow(omega)
+
+
 def _scale(cost: torch.Tensor, a: torch.Tensor, b: torch.Tensor, reg: float, max_iter: int, tol: float,
            absorb_at: float, max_omega: float) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, float]:
     """Sinkhorn scaling; returns (plan, f, g, iterations, marginal L1 error).
@@ -81,19 +99,16 @@ def _scale(cost: torch.Tensor, a: torch.Tensor, b: torch.Tensor, reg: float, max
         return low < float(smallest) and float(largest) < high  # False for NaN and inf too
 
     f, g = cost.min(dim=1).values + reg * log_a, torch.zeros_like(b)
-    kernel = torch.sub(f[:, None], cost).div_(reg).exp_()
+    kernel = _kernel(cost, f, g, reg)
     u, v = torch.ones_like(f), torch.ones_like(g)
     omega, window, window_start, start_it = 1.0, 10, None, 0
     err, it = float("inf"), 0
     for it in range(1, max_iter + 1):
         kernel_t_u = kernel.t() @ u  # (m,) column sums of the plan are v * kernel_t_u
-        v_new = b / kernel_t_u
-        v = v_new if omega == 1.0 else v.pow(1.0 - omega) * v_new.pow(omega)
-        if not stable(v):  # absorb u into f, then g exact in the log domain: columns exact, v = 1
-            f = f + reg * torch.log(u)
-            g = _log_update(cost, f, log_b, reg, dim=0)
-            kernel = (f[:, None] + g[None, :]).sub_(cost).div_(reg).exp_()
-            u, v, kernel_t_u = torch.ones_like(f), torch.ones_like(g), b.clone()
+        v = _relaxed(v, b / kernel_t_u, omega)
+        if not stable(v):  # columns exact in the log domain: v = 1
+            f, g = _absorb(cost, f, u, log_b, reg, dim=0)
+            kernel, u, v, kernel_t_u = _kernel(cost, f, g, reg), torch.ones_like(f), torch.ones_like(g), b.clone()
         kernel_v = kernel @ v  # (n,) row sums of the plan are u * kernel_v
         err = torch.dist(u * kernel_v, a, 1)  # plain steps leave the columns exact: only rows to check
         err = float(err if omega == 1.0 else err + torch.dist(v * kernel_t_u, b, 1))
@@ -103,13 +118,10 @@ def _scale(cost: torch.Tensor, a: torch.Tensor, b: torch.Tensor, reg: float, max
             window_start, start_it = err, it
         elif it - start_it == window:
             omega, window_start = _relaxation(window_start, err, omega, window, max_omega), None
-        u_new = a / kernel_v
-        u = u_new if omega == 1.0 else u.pow(1.0 - omega) * u_new.pow(omega)
-        if not stable(u):  # absorb v into g, then f exact in the log domain: rows exact, u = 1
-            g = g + reg * torch.log(v)
-            f = _log_update(cost, g, log_a, reg, dim=1)
-            kernel = (f[:, None] + g[None, :]).sub_(cost).div_(reg).exp_()
-            u = torch.ones_like(f)
+        u = _relaxed(u, a / kernel_v, omega)
+        if not stable(u):  # rows exact in the log domain: u = 1
+            g, f = _absorb(cost, g, v, log_a, reg, dim=1)
+            kernel, u = _kernel(cost, f, g, reg), torch.ones_like(f)
     plan = kernel.mul_(u[:, None]).mul_(v[None, :])
     return plan, f + reg * torch.log(u), g + reg * torch.log(v), it, err
 
