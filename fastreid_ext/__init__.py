@@ -11,7 +11,8 @@ compat.apply()
 from . import config  # noqa: E402
 from .config import add_ext_config  # noqa: E402
 from . import engine  # noqa: E402,F401
-from . import cluster, data, evaluation, matching  # noqa: E402,F401
+from . import cluster, data, evaluation, matching, modeling  # noqa: E402,F401
 
-__all__ = ["add_ext_config", "cluster", "compat", "config", "data", "engine", "evaluation", "matching"]
+__all__ = ["add_ext_config", "cluster", "compat", "config", "data", "engine", "evaluation", "matching",
+           "modeling"]
 __version__ = "0.1.0"

@@ -49,6 +49,11 @@ def add_ext_config(cfg: CN) -> CN:
     cfg.TEST.CROSS_MODALITY.GALLERY_SHOTS = 1  # gallery images per (id, camera): 1 single-shot, 10 multi-shot
     cfg.TEST.CROSS_MODALITY.MAX_RANK = 20  # length of the CMC curve
 
+    # MODEL.BACKBONE.PRETRAIN_PATH may hold torchvision (ImageNet) weights or a fastreid checkpoint
+    # (its backbone is taken); a backbone weight it lacks is an error unless loading part of it
+    # is meant (e.g. ImageNet weights into a backbone with non-local blocks)
+    cfg.MODEL.BACKBONE.PRETRAIN_PARTIAL = False
+
     cfg.TRAINER = CN()
     cfg.TRAINER.NAME = "DefaultTrainer"  # a name in fastreid_ext.engine.TRAINER_REGISTRY
     return cfg

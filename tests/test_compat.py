@@ -301,3 +301,24 @@ def test_metric_printer_survives_two_writes_at_one_iteration_before_any_iteratio
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(probe)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-2000:]
     assert_fails("metric_printer_same_iteration", probe, "ZeroDivisionError")
+
+
+def test_backbone_weights_from_a_fastreid_checkpoint_are_loaded_not_silently_skipped(tmp_path):
+    probe = f"""
+        import torch, fastreid_ext
+        from fastreid.config import get_cfg
+        from fastreid.modeling import build_model
+        from fastreid.modeling.backbones import build_backbone
+        cfg = get_cfg()
+        cfg.MODEL.BACKBONE.DEPTH, cfg.MODEL.BACKBONE.FEAT_DIM, cfg.MODEL.DEVICE = "18x", 512, "cpu"
+        cfg.MODEL.BACKBONE.PRETRAIN, cfg.MODEL.HEADS.NUM_CLASSES = False, 4
+        trained = build_model(cfg)
+        torch.save({{"model": trained.state_dict()}}, "{tmp_path}/model_final.pth")
+        cfg.MODEL.BACKBONE.PRETRAIN, cfg.MODEL.BACKBONE.PRETRAIN_PATH = True, "{tmp_path}/model_final.pth"
+        loaded = build_backbone(cfg)
+        assert torch.equal(loaded.conv1.weight, trained.backbone.conv1.weight), "no weight was loaded"
+        print("ok")
+    """
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(probe)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-2000:]
+    assert_fails("backbone_weights", probe, "no weight was loaded")

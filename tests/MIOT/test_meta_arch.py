@@ -97,11 +97,12 @@ def test_two_stream_training_sends_infrared_images_through_the_infrared_stem(syn
     trainer = make_trainer(synvi_sysu, tmp_path, "MIOT.TWO_STREAM", "True", "SOLVER.MAX_EPOCH", "1",
                            "TEST.EVAL_PERIOD", "100", "SEED", "0")
     model = trainer.model
-    stem_v_before = [p.detach().clone() for p in model.stem_visible.parameters()]
+    visible_stem = model.backbone.conv1  # the visible stem is the backbone's own conv1..maxpool
+    stem_v_before = [p.detach().clone() for p in visible_stem.parameters()]
     stem_r_before = [p.detach().clone() for p in model.stem_infrared.parameters()]
     seen = []  # per training forward: (visible images, infrared images, through visible stem, through infrared stem)
     counts = {}
-    model.stem_visible.register_forward_hook(lambda m, i, o: counts.__setitem__("visible", i[0].shape[0]))
+    visible_stem.register_forward_hook(lambda m, i, o: counts.__setitem__("visible", i[0].shape[0]))
     model.stem_infrared.register_forward_hook(lambda m, i, o: counts.__setitem__("infrared", i[0].shape[0]))
 
     def record(module, args, output):
@@ -115,6 +116,6 @@ def test_two_stream_training_sends_infrared_images_through_the_infrared_stem(syn
     trainer.train()
     assert len(seen) == 3 and all(v == 8 and r == 8 for v, r, _, _ in seen)
     assert all(through_v == v and through_r == r for v, r, through_v, through_r in seen)
-    assert model.stem_visible is not model.stem_infrared
+    assert model.stem_infrared[0] is not visible_stem
     assert any(not torch.equal(a, p) for a, p in zip(stem_r_before, model.stem_infrared.parameters()))
-    assert any(not torch.equal(a, p) for a, p in zip(stem_v_before, model.stem_visible.parameters()))
+    assert any(not torch.equal(a, p) for a, p in zip(stem_v_before, visible_stem.parameters()))

@@ -1,7 +1,7 @@
 """The MIOT model: a fastreid backbone with a modality-specific stem, a GeM + BN neck, and
 the per-modality prototype memories that its training losses are computed against."""
 import copy
-from typing import Dict
+from typing import Dict, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -19,9 +19,9 @@ RESNET_STAGES = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3"
 STEM_ENDS = {"conv1": "maxpool", "layer1": "layer1"}  # MIOT.STEM_DEPTH -> last module of the stem
 
 
-def split_resnet(backbone: nn.Module, two_stream: bool, stem_depth: str = "conv1"):
-    """(visible stem, infrared stem, shared trunk) of a fastreid ResNet-family backbone; the
-    stem runs up to ``conv1`` (conv1, bn1, relu, maxpool: AGW / PGM) or through ``layer1``."""
+def split_resnet(backbone: nn.Module, stem_depth: str = "conv1") -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+    """Names of the (stem, trunk) modules of a fastreid ResNet-family backbone; the stem runs up
+    to ``conv1`` (conv1, bn1, relu, maxpool: AGW / PGM) or through ``layer1``."""
     if stem_depth not in STEM_ENDS:
         raise ValueError(f"MIOT.STEM_DEPTH must be one of {sorted(STEM_ENDS)}, got {stem_depth!r}")
     missing = [name for name in RESNET_STAGES if not hasattr(backbone, name)]
@@ -29,9 +29,7 @@ def split_resnet(backbone: nn.Module, two_stream: bool, stem_depth: str = "conv1
         raise ValueError(f"MIOT needs a fastreid ResNet-family backbone without non-local blocks "
                          f"(MODEL.BACKBONE.NAME build_resnet_backbone, WITH_NL False); missing {missing}")
     cut = RESNET_STAGES.index(STEM_ENDS[stem_depth]) + 1
-    stem = nn.Sequential(*(getattr(backbone, name) for name in RESNET_STAGES[:cut]))
-    trunk = nn.Sequential(*(getattr(backbone, name) for name in RESNET_STAGES[cut:]))
-    return stem, (copy.deepcopy(stem) if two_stream else stem), trunk
+    return RESNET_STAGES[:cut], RESNET_STAGES[cut:]
 
 
 @META_ARCH_REGISTRY.register()
@@ -45,9 +43,13 @@ class MIOT(nn.Module):
 
     def __init__(self, cfg):
         super().__init__()
-        backbone = build_backbone(cfg)
-        self.stem_visible, self.stem_infrared, self.trunk = split_resnet(backbone, cfg.MIOT.TWO_STREAM,
-                                                                         cfg.MIOT.STEM_DEPTH)
+        # the visible stem and the shared trunk are the backbone's own modules (checkpoint keys
+        # "backbone.*", as fastreid's meta-architectures have them); the infrared stem, with
+        # TWO_STREAM, is a copy of the stem made after the pretrained weights are loaded
+        self.backbone = build_backbone(cfg)
+        self.stem_names, self.trunk_names = split_resnet(self.backbone, cfg.MIOT.STEM_DEPTH)
+        self.stem_infrared = nn.Sequential(*(copy.deepcopy(getattr(self.backbone, n)) for n in self.stem_names)) \
+            if cfg.MIOT.TWO_STREAM else None
         self.pool = getattr(pooling, cfg.MODEL.HEADS.POOL_LAYER)()
         feat_dim = cfg.MODEL.BACKBONE.FEAT_DIM
         self.neck = nn.BatchNorm1d(feat_dim)
@@ -98,16 +100,25 @@ class MIOT(nn.Module):
         """(B, D) L2-normalised embeddings."""
         x = (images.to(self.device, torch.float32) - self.pixel_mean) / self.pixel_std
         modalities = modalities.to(self.device)
-        infrared = modalities == 1
-        stem_out = None
-        for mask, stem in ((~infrared, self.stem_visible), (infrared, self.stem_infrared)):
-            if bool(mask.any()):
-                part = stem(x[mask])
-                if stem_out is None:
-                    stem_out = part.new_empty((x.shape[0],) + part.shape[1:])
-                stem_out[mask] = part
-        pooled = self.pool(self.trunk(stem_out)).flatten(1)
+        if self.stem_infrared is None:
+            stem_out = self._run(self.stem_names, x)
+        else:
+            infrared = modalities == 1
+            stem_out = None
+            for mask, stem in ((~infrared, lambda part: self._run(self.stem_names, part)),
+                               (infrared, self.stem_infrared)):
+                if bool(mask.any()):
+                    part = stem(x[mask])
+                    if stem_out is None:
+                        stem_out = part.new_empty((x.shape[0],) + part.shape[1:])
+                    stem_out[mask] = part
+        pooled = self.pool(self._run(self.trunk_names, stem_out)).flatten(1)
         return F.normalize(self.neck(pooled), dim=1)
+
+    def _run(self, names: Tuple[str, ...], x: torch.Tensor) -> torch.Tensor:
+        for name in names:
+            x = getattr(self.backbone, name)(x)
+        return x
 
     def forward(self, batched_inputs: Dict):
         features = self.embed(batched_inputs["images"], batched_inputs["modalities"])
