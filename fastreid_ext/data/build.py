@@ -67,12 +67,14 @@ def build_cross_modality_evaluator(cfg: CfgNode, dataset_name: str) -> Tuple[Dat
 
 
 def build_two_modality_train_loader(cfg: CfgNode, dataset: ImageListDataset, labels_visible: Sequence[int],
-                                    labels_infrared: Sequence[int], seed: int = 0) -> DataLoader:
+                                    labels_infrared: Sequence[int], seed: int = 0,
+                                    shared_ids: bool = False) -> DataLoader:
     """Infinite training loader over ``dataset`` (its visible samples first, then its infrared
     ones): each batch is P labels x K images from each modality, ``K = DATALOADER.NUM_INSTANCE``
     and ``P = SOLVER.IMS_PER_BATCH / (2 K world_size)``, the K images from different cameras
     with ``DATALOADER.CAMERA_AWARE``; the loader's ``batch_sampler`` takes new labels with
-    ``set_labels``. Each rank samples its own stream (``seed + rank``)."""
+    ``set_labels``. Each rank samples its own stream (``seed + rank``). With ``shared_ids`` the
+    P identities are the same in both modalities (labels that name one identity in both)."""
     from fastreid.utils import comm
 
     from ..config_check import ConfigError
@@ -86,6 +88,6 @@ def build_two_modality_train_loader(cfg: CfgNode, dataset: ImageListDataset, lab
     num_ids = batch // world // (2 * num_instances)
     cameras = [sample.camid for sample in dataset.samples] if cfg.DATALOADER.CAMERA_AWARE else None
     sampler = CrossModalityIdentitySampler(labels_visible, labels_infrared, num_ids, num_instances,
-                                           seed=seed + comm.get_rank(), cameras=cameras)
+                                           seed=seed + comm.get_rank(), cameras=cameras, shared_ids=shared_ids)
     return DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.DATALOADER.NUM_WORKERS,
                       collate_fn=collate, pin_memory=torch.cuda.is_available())

@@ -1,5 +1,5 @@
 """Batch sampler for two-modality training with (pseudo) identity labels."""
-from typing import Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 from torch.utils.data import Sampler
@@ -25,11 +25,14 @@ class CrossModalityIdentitySampler(Sampler):
         num_instances: images per identity (K).
         seed: seed of this sampler's random stream (add the rank when distributed).
         cameras: per-sample camera ids (visible samples first), for camera-aware batches.
+        shared_ids: the P identities of a batch are the same in both modalities (labels that
+            mean the same identity in both, e.g. true identities for supervised training).
     """
 
     def __init__(self, labels_visible: Sequence[int], labels_infrared: Sequence[int],
-                 num_ids: int, num_instances: int, seed: int = 0, cameras: Optional[Sequence[int]] = None):
-        self.num_ids, self.num_instances = int(num_ids), int(num_instances)
+                 num_ids: int, num_instances: int, seed: int = 0, cameras: Optional[Sequence[int]] = None,
+                 shared_ids: bool = False):
+        self.num_ids, self.num_instances, self.shared_ids = int(num_ids), int(num_instances), shared_ids
         if self.num_ids < 1 or self.num_instances < 1:
             raise ValueError(f"num_ids and num_instances must be >= 1, got {num_ids}, {num_instances}")
         self.cameras = None if cameras is None else np.asarray(cameras)
@@ -41,16 +44,21 @@ class CrossModalityIdentitySampler(Sampler):
 
     def set_labels(self, labels_visible: Sequence[int], labels_infrared: Sequence[int]) -> None:
         """Sample from these labels from now on (same sample order as before)."""
-        groups = [self._group(labels_visible, 0), self._group(labels_infrared, len(labels_visible))]
-        for name, modality_groups in zip(("visible", "infrared"), groups):
+        by_label = [self._group(labels_visible, 0), self._group(labels_infrared, len(labels_visible))]
+        for name, modality_groups in zip(("visible", "infrared"), by_label):
             if not modality_groups:
                 raise ValueError(f"no labelled {name} sample to build batches from (all labels are -1)")
-        self.groups = groups
+        self.groups = [list(groups.values()) for groups in by_label]
+        if self.shared_ids:
+            common = sorted(set(by_label[0]) & set(by_label[1]))
+            if not common:
+                raise ValueError("no label has samples in both modalities: shared-identity batches are impossible")
+            self.shared = [(by_label[0][label], by_label[1][label]) for label in common]
 
     @staticmethod
-    def _group(labels: Sequence[int], offset: int) -> List[np.ndarray]:
+    def _group(labels: Sequence[int], offset: int) -> Dict[int, np.ndarray]:
         labels = np.asarray(labels)
-        return [np.flatnonzero(labels == label) + offset for label in np.unique(labels[labels >= 0])]
+        return {int(label): np.flatnonzero(labels == label) + offset for label in np.unique(labels[labels >= 0])}
 
     @property
     def batch_size(self) -> int:
@@ -78,6 +86,13 @@ class CrossModalityIdentitySampler(Sampler):
             batch.extend(self._instances(groups[g]))
         return batch
 
+    def _shared_batch(self) -> List[int]:
+        chosen = self.rng.choice(len(self.shared), self.num_ids, replace=len(self.shared) < self.num_ids)
+        return [i for modality in (0, 1) for c in chosen for i in self._instances(self.shared[c][modality])]
+
     def __iter__(self) -> Iterator[List[int]]:
         while True:
-            yield self._modality_batch(self.groups[0]) + self._modality_batch(self.groups[1])
+            if self.shared_ids:
+                yield self._shared_batch()
+            else:
+                yield self._modality_batch(self.groups[0]) + self._modality_batch(self.groups[1])

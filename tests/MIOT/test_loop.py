@@ -117,3 +117,11 @@ def test_with_data_loader_workers_every_batch_follows_its_epochs_labels(synvi_sy
     assert len(blocks) == 32
     stale = [b for b in blocks if any(len(set(block)) != 1 or block[0] < 0 for block in b)]
     assert stale == []  # each block: K images of one current cluster, never an outlier
+
+
+def test_the_unsupervised_training_set_carries_no_identity(two_epochs):
+    trainer, _, _, _ = two_epochs
+    train_set = trainer.data_loader.dataset
+    assert all(s.pid == -1 for s in train_set.samples) and set(train_set.labels) == {-1}
+    item = train_set[0]
+    assert item["targets"] == -1  # what a batch hands the model: no identity

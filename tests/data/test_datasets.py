@@ -30,9 +30,9 @@ def test_sysu_reader_counts_modalities_and_cameras(synvi_sysu):
     assert {s.camid for s in data.train_infrared} <= {3, 6}
     assert {s.modality for s in data.train_visible} == {VISIBLE}
     assert {s.modality for s in data.train_infrared} == {INFRARED}
-    # unsupervised: no training identity is exposed as a label, only under diagnostic_pid
+    # unsupervised: no training identity is exposed as a label, only under true_pid
     assert {s.pid for s in data.train} == {-1}
-    assert {s.diagnostic_pid for s in data.train} == train_ids
+    assert {s.true_pid for s in data.train} == train_ids
     total = sum(summary["images"].values())
     all_test_visible = sum(len(os.listdir(synvi_sysu / "SYSU-MM01" / f"cam{c}" / f"{p:04d}"))
                            for c in (1, 2, 4, 5) for p in test_ids
@@ -47,7 +47,7 @@ def test_sysu_reader_counts_modalities_and_cameras(synvi_sysu):
     indoor = DATASET_REGISTRY.get("SYSUMM01Indoor")(root=str(synvi_sysu))
     assert {s.camid for s in indoor.gallery} <= {1, 2} and indoor.query == data.query
     # identities in sorted order, then cameras, then files sorted
-    keys = [(s.diagnostic_pid, s.camid, s.img_path) for s in data.train_visible]
+    keys = [(s.true_pid, s.camid, s.img_path) for s in data.train_visible]
     assert keys == sorted(keys)
 
 
@@ -56,7 +56,7 @@ def test_regdb_reader_reads_each_split_and_both_directions(synvi_regdb):
     assert len(one.train_visible) == len(one.train_infrared) == 4 * 4
     assert {s.pid for s in one.query} != {s.pid for s in two.query} or {s.pid for s in one.gallery} != set()
     assert {s.modality for s in one.query} == {VISIBLE} and {s.modality for s in one.gallery} == {INFRARED}
-    assert {s.diagnostic_pid for s in one.train} == set(range(4)) and {s.pid for s in one.train} == {-1}
+    assert {s.true_pid for s in one.train} == set(range(4)) and {s.pid for s in one.train} == {-1}
     assert not ({s.pid for s in one.query} & {s.pid for s in one.train})  # labels 0..3 vs ids 1..8
     reverse = DATASET_REGISTRY.get("RegDBThermal2Visible")(root=str(synvi_regdb), trial=1)
     assert reverse.query == one.gallery and reverse.gallery == one.query
@@ -91,7 +91,7 @@ def test_llcm_reader_parses_cameras_and_directions(synvi_sysu, tmp_path):
     data = LLCM(root=str(root))
     assert {s.modality for s in data.query} == {INFRARED} and {s.camid for s in data.query} <= {3, 6}
     assert {s.camid for s in data.gallery} <= {1, 2, 4, 5} and data.random_gallery
-    assert {s.pid for s in data.train} == {-1} and all(s.diagnostic_pid % 3 for s in data.train)
+    assert {s.pid for s in data.train} == {-1} and all(s.true_pid % 3 for s in data.train)
     reverse = DATASET_REGISTRY.get("LLCMVisible2Infrared")(root=str(root))
     assert reverse.query == data.gallery
 

@@ -98,7 +98,7 @@ def test_the_llcm_layout_is_read_by_the_llcm_reader(tmp_path):
     assert summary["train_ids"] == 6 and summary["test_ids"] == 2
     assert len(dataset.train_visible) + len(dataset.query) + len(dataset.gallery) + len(dataset.train_infrared) \
         == summary["images"]["vis"] + summary["images"]["nir"]
-    assert all(s.pid == -1 and s.diagnostic_pid >= 0 for s in dataset.train_visible + dataset.train_infrared)
+    assert all(s.pid == -1 and s.true_pid >= 0 for s in dataset.train_visible + dataset.train_infrared)
     assert {s.modality for s in dataset.query} == {1} and {s.modality for s in dataset.gallery} == {0}
     assert {s.camid for s in dataset.query + dataset.gallery} <= {1, 2, 3, 4}
     assert {s.pid for s in dataset.query} == {s.pid for s in LLCMVisible2Infrared(root=str(tmp_path)).gallery}

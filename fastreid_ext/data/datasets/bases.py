@@ -15,18 +15,19 @@ README_DATA = "README.md, section 'Data sets'"
 
 class Sample(NamedTuple):
     """One image. ``pid`` is -1 for training images: an unsupervised method never sees their
-    identity. ``diagnostic_pid`` keeps it for diagnostics only (cluster purity, matching
-    accuracy); test images carry their real ``pid``."""
+    identity. ``true_pid`` keeps it for the pseudo-label diagnostics (cluster purity, matching
+    accuracy) and for supervised baselines, which read it on purpose; test images carry their
+    real ``pid``."""
 
     img_path: str
     pid: int
     camid: int
     modality: int  # 0 visible, 1 infrared
-    diagnostic_pid: int = -1
+    true_pid: int = -1
 
     @classmethod
     def for_training(cls, img_path: str, camid: int, modality: int, true_pid: int = -1) -> "Sample":
-        """A training image: its identity is hidden (``pid`` -1) and kept for diagnostics only."""
+        """A training image: its identity is hidden (``pid`` -1), kept as ``true_pid``."""
         return cls(img_path, -1, camid, modality, true_pid)
 
     @classmethod

@@ -29,8 +29,8 @@ class PseudoLabelledTrainSet(ImageListDataset):
 
     @property
     def has_diagnostic_ids(self) -> bool:
-        return all(s.diagnostic_pid >= 0 for s in self.samples)
+        return all(s.true_pid >= 0 for s in self.samples)
 
     def diagnostic_ids(self, modality: int) -> np.ndarray:
         part = self.samples[: self.num_visible] if modality == 0 else self.samples[self.num_visible:]
-        return np.asarray([s.diagnostic_pid for s in part])
+        return np.asarray([s.true_pid for s in part])
