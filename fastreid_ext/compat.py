@@ -486,8 +486,12 @@ def restart_data_iterator(trainer) -> None:
     workers prefetch ``prefetch_factor x num_workers`` batches ahead, drawn from the sampler
     as it was: after the sampler gets new labels, those batches still follow the old ones.
     Start a new iterator (the old one's workers shut down), so that every later batch is
-    drawn from the sampler as it is now."""
+    drawn from the sampler as it is now. A loader without workers draws each batch when it is
+    asked for, so it is left as it is (a new iterator would also draw a base seed from torch's
+    global generator and change every later random augmentation)."""
     inner = trainer._trainer  # fastreid's DefaultTrainer runs a SimpleTrainer / AMPTrainer
+    if inner.data_loader.num_workers == 0:
+        return
     inner._data_loader_iter = None  # drop the old iterator first: its workers exit before new ones start
     inner._data_loader_iter = iter(inner.data_loader)
 

@@ -53,7 +53,8 @@ class MIOTLoopHook(HookBase):
             pseudo = comm.all_gather(pseudo)[0]  # rank 0's result, on every rank
         self.apply(pseudo)
         # data-loader workers prefetched batches from the old labels: restart them (costs one
-        # worker start-up per epoch; draining would load and drop as many batches)
+        # worker start-up per epoch; draining would load and drop as many batches; a loader
+        # without workers prefetches nothing and is left alone)
         restart_data_iterator(self.trainer)
         if comm.is_main_process():
             self._pending_metrics = pseudo_label_metrics(pseudo, features, self.train_set,
