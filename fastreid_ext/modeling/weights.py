@@ -3,8 +3,8 @@
 - torchvision / ImageNet: a state dict with ``conv1.weight``, ``layer1.0...`` (its ``fc.*``
   classifier is dropped; a ``module.`` prefix from DataParallel is stripped);
 - a fastreid checkpoint: ``{"model": state_dict, ...}`` of any meta-architecture that keeps its
-  backbone as ``backbone`` (Baseline, AGW, SBS, MIOT): the ``backbone.*`` entries are taken,
-  heads and everything else dropped.
+  backbone as ``backbone`` (fastreid's Baseline, AGW, SBS, and projects that do the same): the
+  ``backbone.*`` entries are taken, heads and everything else dropped.
 
 Every weight of the backbone must be found with the right shape, and every taken weight of
 the file must be used, unless partial loading is asked for on purpose.

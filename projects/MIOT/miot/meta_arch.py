@@ -100,18 +100,18 @@ class MIOT(nn.Module):
         """(B, D) L2-normalised embeddings."""
         x = (images.to(self.device, torch.float32) - self.pixel_mean) / self.pixel_std
         modalities = modalities.to(self.device)
-        if self.stem_infrared is None:
-            stem_out = self._run(self.stem_names, x)
-        else:
-            infrared = modalities == 1
-            stem_out = None
-            for mask, stem in ((~infrared, lambda part: self._run(self.stem_names, part)),
-                               (infrared, self.stem_infrared)):
-                if bool(mask.any()):
-                    part = stem(x[mask])
-                    if stem_out is None:
-                        stem_out = part.new_empty((x.shape[0],) + part.shape[1:])
-                    stem_out[mask] = part
+        # each modality passes the stem on its own, so that the stem's batch-norm statistics are
+        # per modality in training, with a shared stem (TWO_STREAM False) as with two
+        infrared = modalities == 1
+        visible_stem = lambda part: self._run(self.stem_names, part)  # noqa: E731
+        stem_out = None
+        infrared_stem = self.stem_infrared if self.stem_infrared is not None else visible_stem
+        for mask, stem in ((~infrared, visible_stem), (infrared, infrared_stem)):
+            if bool(mask.any()):
+                part = stem(x[mask])
+                if stem_out is None:
+                    stem_out = part.new_empty((x.shape[0],) + part.shape[1:])
+                stem_out[mask] = part
         pooled = self.pool(self._run(self.trunk_names, stem_out)).flatten(1)
         return F.normalize(self.neck(pooled), dim=1)
 
