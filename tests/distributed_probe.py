@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # conftest_helpe
 
 def probe(mode: str, root: str, out: str, weights: str, tag: str) -> None:
     from conftest_helpers import REPO, TINY
-    from fastreid_ext.engine import build_trainer_class, setup
+    from fastreid_ext.engine import build_trainer_class, setup, unwrap
 
     epochs = "2" if mode == "fault" else "1"
     opts = ["DATASETS.ROOT", root, "OUTPUT_DIR", os.path.join(out, tag), *TINY, "SOLVER.MAX_EPOCH", epochs,
@@ -41,7 +41,7 @@ def probe(mode: str, root: str, out: str, weights: str, tag: str) -> None:
         trainer = trainer_class(cfg)
         trainer.resume_or_load(resume=False)
         if comm.get_rank() == comm.get_world_size() - 1:
-            model = trainer.model.module if hasattr(trainer.model, "module") else trainer.model
+            model = unwrap(trainer.model)
 
             def poison(module, args):
                 if module.training and trainer.epoch == 1:
@@ -57,7 +57,7 @@ def probe(mode: str, root: str, out: str, weights: str, tag: str) -> None:
         trainer = trainer_class(cfg)
         trainer.resume_or_load(resume=False)
         dump["results"] = trainer.train()
-        model = trainer.model.module if hasattr(trainer.model, "module") else trainer.model
+        model = unwrap(trainer.model)
         loop = next(h for h in trainer._hooks if type(h).__name__ == "MIOTLoopHook")
         dump.update(labels_visible=torch.as_tensor(loop.current.labels_visible),
                     labels_infrared=torch.as_tensor(loop.current.labels_infrared),

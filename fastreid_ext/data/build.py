@@ -1,7 +1,8 @@
 """Data sets, loaders and the evaluator of a cross-modality data set, built from the config."""
 import logging
-from typing import Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from fastreid.config import CfgNode
 from fastreid.data.datasets import DATASET_REGISTRY
@@ -27,6 +28,19 @@ def build_cross_modality_dataset(cfg: CfgNode, name: str) -> CrossModalityDatase
     if not issubclass(dataset_class, CrossModalityDataset):
         raise TypeError(f"data set {name!r} is not a visible-infrared data set")
     return dataset_class(root=cfg.DATASETS.ROOT, trial=cfg.DATASETS.REGDB.TRIAL)
+
+
+def build_cross_modality_train_split(cfg: CfgNode) -> Tuple[CrossModalityDataset, List[Callable]]:
+    """(data set, training transforms of each modality) of ``DATASETS.NAMES[0]``, the one data
+    set a cross-modality trainer trains on; its training split is summarised on rank 0."""
+    from fastreid.utils import comm
+
+    if len(cfg.DATASETS.NAMES) != 1:
+        raise ValueError(f"cross-modality training uses one data set, got DATASETS.NAMES={cfg.DATASETS.NAMES}")
+    dataset = build_cross_modality_dataset(cfg, cfg.DATASETS.NAMES[0])
+    if comm.is_main_process():
+        dataset.show_train()
+    return dataset, [build_modality_transforms(cfg, m, is_train=True) for m in (0, 1)]
 
 
 def build_test_transforms(cfg: CfgNode):
@@ -67,14 +81,15 @@ def build_cross_modality_evaluator(cfg: CfgNode, dataset_name: str) -> Tuple[Dat
 
 
 def build_two_modality_train_loader(cfg: CfgNode, dataset: ImageListDataset, labels_visible: Sequence[int],
-                                    labels_infrared: Sequence[int], seed: int = 0,
+                                    labels_infrared: Sequence[int], seed: Optional[int] = None,
                                     shared_ids: bool = False) -> DataLoader:
     """Infinite training loader over ``dataset`` (its visible samples first, then its infrared
     ones): each batch is P labels x K images from each modality, ``K = DATALOADER.NUM_INSTANCE``
     and ``P = SOLVER.IMS_PER_BATCH / (2 K world_size)``, the K images from different cameras
     with ``DATALOADER.CAMERA_AWARE``; the loader's ``batch_sampler`` takes new labels with
-    ``set_labels``. Each rank samples its own stream (``seed + rank``). With ``shared_ids`` the
-    P identities are the same in both modalities (labels that name one identity in both)."""
+    ``set_labels``. Each rank samples its own stream (``seed + rank``; ``seed`` defaults to
+    ``SEED``, or a random one when it is negative). With ``shared_ids`` the P identities are the
+    same in both modalities (labels that name one identity in both)."""
     from fastreid.utils import comm
 
     from ..config_check import ConfigError
@@ -86,6 +101,8 @@ def build_two_modality_train_loader(cfg: CfgNode, dataset: ImageListDataset, lab
                           f"{per_process} = {2 * num_instances * world} (P identities x K images x 2 modalities"
                           f"{per_process})")
     num_ids = batch // world // (2 * num_instances)
+    if seed is None:
+        seed = cfg.SEED if cfg.SEED >= 0 else int(np.random.SeedSequence().entropy % 2 ** 31)
     cameras = [sample.camid for sample in dataset.samples] if cfg.DATALOADER.CAMERA_AWARE else None
     sampler = CrossModalityIdentitySampler(labels_visible, labels_infrared, num_ids, num_instances,
                                            seed=seed + comm.get_rank(), cameras=cameras, shared_ids=shared_ids)

@@ -1,5 +1,5 @@
 """SynVI: a procedural visible-infrared person data set, written in the real on-disk layouts
-of SYSU-MM01 or RegDB so that the real readers and protocols are exercised.
+of SYSU-MM01, RegDB or LLCM so that the real readers and protocols are exercised.
 
     python -m fastreid_ext.data.synvi --root DIR --layout sysu|regdb|llcm --num-ids N --seed S [--infrared nir|thermal]
 

@@ -15,6 +15,13 @@ class ToTensor255:
         return torch.from_numpy(np.array(img, dtype=np.float32)).permute(2, 0, 1).contiguous()
 
 
+def one_channel(img: torch.Tensor, choice: int) -> torch.Tensor:
+    """(3, H, W) image made of one channel: R, G or B (``choice`` 0, 1, 2) or the grayscale
+    version (3), copied to all three."""
+    channel = img[choice] if choice < 3 else 0.299 * img[0] + 0.587 * img[1] + 0.114 * img[2]
+    return channel.unsqueeze(0).expand_as(img).clone()
+
+
 class ChannelExchange:
     """Channel augmentation for visible images (Ye et al., CAJ, ICCV 2021): with probability
     ``prob`` replace the image by one of its R, G, B channels copied to all three, or by its
@@ -26,12 +33,7 @@ class ChannelExchange:
     def __call__(self, img: torch.Tensor) -> torch.Tensor:  # (3, H, W)
         if random.random() >= self.prob:
             return img
-        choice = random.randint(0, 3)
-        if choice < 3:
-            channel = img[choice]
-        else:
-            channel = 0.299 * img[0] + 0.587 * img[1] + 0.114 * img[2]
-        return channel.unsqueeze(0).expand_as(img).clone()
+        return one_channel(img, random.randint(0, 3))
 
 
 class ChannelAdaptiveGray:
@@ -44,10 +46,8 @@ class ChannelAdaptiveGray:
 
     def __call__(self, img: torch.Tensor) -> torch.Tensor:  # (3, H, W)
         choice = random.randint(0, 3)
-        if choice < 3:
-            return img[choice].unsqueeze(0).expand_as(img).clone()
-        if random.random() < self.prob:
-            return (0.2989 * img[0] + 0.587 * img[1] + 0.114 * img[2]).unsqueeze(0).expand_as(img).clone()
+        if choice < 3 or random.random() < self.prob:
+            return one_channel(img, choice)
         return img
 
 

@@ -7,11 +7,10 @@ from typing import Sequence
 
 import numpy as np
 from fastreid.engine import DefaultTrainer
-from fastreid.utils import comm
 from torch.utils.data import DataLoader
 
-from ..data import (ImageListDataset, Sample, build_cross_modality_dataset, build_cross_modality_evaluator,
-                    build_modality_transforms, build_two_modality_train_loader)
+from ..data import (ImageListDataset, Sample, build_cross_modality_evaluator, build_cross_modality_train_split,
+                    build_two_modality_train_loader)
 from .defaults import TRAINER_REGISTRY
 
 logger = logging.getLogger(__name__)
@@ -48,19 +47,12 @@ class CrossModalitySupervisedTrainer(DefaultTrainer):
 
     @classmethod
     def build_train_loader(cls, cfg) -> DataLoader:
-        if len(cfg.DATASETS.NAMES) != 1:
-            raise ValueError(f"supervised cross-modality training uses one data set, got DATASETS.NAMES="
-                             f"{cfg.DATASETS.NAMES}")
-        dataset = build_cross_modality_dataset(cfg, cfg.DATASETS.NAMES[0])
-        if comm.is_main_process():
-            dataset.show_train()
-        transforms = [build_modality_transforms(cfg, m, is_train=True) for m in (0, 1)]
+        dataset, transforms = build_cross_modality_train_split(cfg)
         train_set = LabelledTrainSet(dataset.train_visible, dataset.train_infrared, transforms,
                                      on_corrupt=cfg.DATASETS.ON_CORRUPT_IMAGE)
         labels = np.asarray(train_set.labels)
-        seed = cfg.SEED if cfg.SEED >= 0 else int(np.random.SeedSequence().entropy % 2 ** 31)
         return build_two_modality_train_loader(cfg, train_set, labels[: train_set.num_visible],
-                                               labels[train_set.num_visible:], seed=seed, shared_ids=True)
+                                               labels[train_set.num_visible:], shared_ids=True)
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_dir=None):

@@ -42,3 +42,31 @@ def test_new_labels_take_effect_for_the_next_batches():
         assert set(batch[:2]) <= {2, 3} and batch[2:] == [4, 4]
     with pytest.raises(ValueError, match="no labelled visible sample"):
         sampler.set_labels([-1, -1, -1, -1], [0, 0])
+
+
+def test_camera_aware_batches_take_an_identitys_k_images_from_as_many_cameras_as_it_has():
+    labels_v = [0] * 6 + [1] * 4
+    cameras_v = [1, 1, 1, 1, 2, 3] + [4, 4, 4, 4]  # identity 0: 3 cameras; identity 1: one
+    labels_r = [5, 5]
+    sampler = CrossModalityIdentitySampler(labels_v, labels_r, num_ids=2, num_instances=3, seed=0,
+                                           cameras=cameras_v + [6, 6])
+    plain = CrossModalityIdentitySampler(labels_v, labels_r, num_ids=2, num_instances=3, seed=0)
+    aware_spread, plain_spread = [], []
+    for (_, batch), (_, other) in zip(zip(range(50), sampler), zip(range(50), plain)):
+        for b, spread in ((batch, aware_spread), (other, plain_spread)):
+            for block in (b[0:3], b[3:6]):
+                if labels_v[block[0]] == 0:
+                    spread.append(len({cameras_v[i] for i in block}))
+    assert set(aware_spread) == {3}  # every camera of identity 0, every time
+    assert min(plain_spread) < 3  # without it, a block often repeats a camera
+
+
+def test_shared_identity_batches_hold_the_same_labels_in_both_modalities():
+    labels_v, labels_r = [0, 0, 1, 1, 2, 2, 3], [1, 1, 2, 3, 3, 4]
+    sampler = CrossModalityIdentitySampler(labels_v, labels_r, num_ids=2, num_instances=2, seed=0, shared_ids=True)
+    for _, batch in zip(range(30), sampler):
+        visible = [labels_v[i] for i in batch[:4]]
+        infrared = [labels_r[i - len(labels_v)] for i in batch[4:]]
+        assert visible == infrared and set(visible) <= {1, 2, 3}  # only labels seen in both modalities
+    with pytest.raises(ValueError, match="no label has samples in both modalities"):
+        CrossModalityIdentitySampler([0, 0], [1, 1], num_ids=1, num_instances=1, shared_ids=True)

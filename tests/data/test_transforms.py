@@ -32,3 +32,31 @@ def test_train_and_test_transforms_give_float_tensors_of_the_configured_size():
     test = build_modality_transforms(cfg, 1, is_train=False)(image)
     assert test.shape == (3, 24, 12)
     assert torch.equal(test, build_modality_transforms(cfg, 0, is_train=False)(image))  # deterministic, modality-free
+
+
+def test_channel_adaptive_gray_picks_a_channel_or_with_its_probability_the_grey_image():
+    from fastreid_ext.data.transforms import ChannelAdaptiveGray
+
+    img = torch.stack([torch.full((4, 2), 10.0), torch.full((4, 2), 20.0), torch.full((4, 2), 30.0)])
+    grey = round(0.299 * 10 + 0.587 * 20 + 0.114 * 30, 3)
+    random.seed(0)
+    always = {round(float(ChannelAdaptiveGray(prob=1.0)(img)[1, 0, 0]), 3) for _ in range(200)}
+    assert always == {10.0, 20.0, 30.0, grey}  # the fourth choice is always grey with prob 1
+    never = [ChannelAdaptiveGray(prob=0.0)(img) for _ in range(200)]
+    unchanged = [out for out in never if torch.equal(out, img)]
+    assert 20 < len(unchanged) < 80  # the fourth choice (about 1 in 4) leaves the image as it is
+    assert {round(float(out[1, 0, 0]), 3) for out in never} == {10.0, 20.0, 30.0}
+
+
+def test_pgm_augmentations_are_in_the_pipeline_of_their_modality_only_when_enabled():
+    from torchvision.transforms import ColorJitter
+
+    from fastreid_ext.data.transforms import ChannelAdaptiveGray
+
+    cfg = add_ext_config(get_cfg())
+    kinds = lambda modality: {type(t) for t in build_modality_transforms(cfg, modality, True).transforms}  # noqa: E731
+    assert ColorJitter not in kinds(0) and ChannelAdaptiveGray not in kinds(1)
+    cfg.INPUT.CROSS_MODALITY.COLOR_JITTER.ENABLED = True
+    cfg.INPUT.CROSS_MODALITY.CHANNEL_ADAPTIVE_GRAY.ENABLED = True
+    assert ColorJitter in kinds(0) and ChannelAdaptiveGray in kinds(1)
+    assert ChannelAdaptiveGray not in kinds(0) and ChannelExchange not in kinds(1)

@@ -3,10 +3,9 @@ import logging
 
 import numpy as np
 from fastreid.engine import DefaultTrainer
-from fastreid.utils import comm
 from torch.utils.data import DataLoader
 
-from fastreid_ext.data import (build_cross_modality_dataset, build_cross_modality_evaluator, build_modality_transforms,
+from fastreid_ext.data import (build_cross_modality_evaluator, build_cross_modality_train_split,
                                build_two_modality_train_loader)
 from fastreid_ext.engine import TRAINER_REGISTRY
 
@@ -24,18 +23,12 @@ class MIOTTrainer(DefaultTrainer):
     def build_train_loader(cls, cfg) -> DataLoader:
         """Both modalities of ``DATASETS.NAMES[0]``, P pseudo identities x K images from each per
         batch. Until the loop's first clustering every image is its own label."""
-        if len(cfg.DATASETS.NAMES) != 1:
-            raise ValueError(f"MIOT trains on one cross-modality data set, got DATASETS.NAMES={cfg.DATASETS.NAMES}")
-        dataset = build_cross_modality_dataset(cfg, cfg.DATASETS.NAMES[0])
-        if comm.is_main_process():
-            dataset.show_train()
+        dataset, transforms = build_cross_modality_train_split(cfg)
         epoch_length = cfg.MIOT.ITERS * cfg.SOLVER.IMS_PER_BATCH
-        transforms = [build_modality_transforms(cfg, m, is_train=True) for m in (0, 1)]
         train_set = PseudoLabelledTrainSet(dataset.train_visible, dataset.train_infrared, transforms, epoch_length,
                                            on_corrupt=cfg.DATASETS.ON_CORRUPT_IMAGE)
-        seed = cfg.SEED if cfg.SEED >= 0 else int(np.random.SeedSequence().entropy % 2 ** 31)
         return build_two_modality_train_loader(cfg, train_set, np.arange(len(dataset.train_visible)),
-                                               np.arange(len(dataset.train_infrared)), seed=seed)
+                                               np.arange(len(dataset.train_infrared)))
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_dir=None):
