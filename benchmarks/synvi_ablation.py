@@ -12,34 +12,16 @@ the last epoch's pseudo-label diagnostics.
 """
 import argparse
 import os
-import subprocess
 import sys
 
 import numpy as np
 
 from fastreid_ext.data.synvi import ensure
+from runs import final_scores, last_diagnostics, train_once
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VARIANTS = {"MIOT (OT + CPAL)": "miot.yml", "intra-only (no matching)": "miot_intra.yml",
             "Hungarian matching": "miot_hungarian.yml", "OT, no CPAL": "miot_no_cpal.yml",
             "PGM (two-round Hungarian, no CPAL)": "pgm.yml"}
-
-
-def final_scores(log_path: str, keys) -> list:
-    """The last evaluation table that fastreid printed to the run's log."""
-    lines = open(log_path).read().splitlines()
-    header_at = max(i for i, line in enumerate(lines) if line.startswith("| Dataset"))
-    header = [h.strip() for h in lines[header_at].strip("|").split("|")]
-    values = [v.strip() for v in lines[header_at + 2].strip("|").split("|")]
-    row = dict(zip(header, values))
-    return [float(row[k]) for k in keys]
-
-
-def last_diagnostics(log_path: str, keys) -> list:
-    """Pseudo-label diagnostics of the last epoch, from the loop's log line."""
-    line = [l for l in open(log_path) if "pseudo labels:" in l][-1]
-    values = dict(item.split("=") for item in line.split("pseudo labels:")[1].strip().split(", "))
-    return [float(values.get(k, "nan")) for k in keys]
 
 
 def main() -> None:
@@ -56,16 +38,9 @@ def main() -> None:
         scores, diagnostics = [], []
         for seed in args.seeds:
             out = os.path.join(args.out, f"{config[:-4]}_seed{seed}")
-            if not os.path.exists(os.path.join(out, "model_final.pth")):
-                subprocess.run([sys.executable, os.path.join(REPO, "tools", "train_net.py"), "--config-file",
-                                os.path.join(REPO, "configs", "SynVI", config), "DATASETS.ROOT", args.root,
-                                "OUTPUT_DIR", out, "SEED", str(seed)], check=True, capture_output=True)
-                for entry in os.listdir(out):  # keep model_final.pth only (each holds model + Adam state)
-                    if entry.endswith(".pth") and entry != "model_final.pth":
-                        os.remove(os.path.join(out, entry))
-            scores.append(final_scores(os.path.join(out, "log.txt"), ("Rank-1", "mAP", "mINP")))
-            diagnostics.append(last_diagnostics(os.path.join(out, "log.txt"),
-                                                ("purity_visible", "purity_infrared", "matching_accuracy")))
+            log = train_once(os.path.join("SynVI", config), out, ["DATASETS.ROOT", args.root, "SEED", str(seed)])
+            scores.append(final_scores(log, ("Rank-1", "mAP", "mINP")))
+            diagnostics.append(last_diagnostics(out, ("purity_visible", "purity_infrared", "matching_accuracy")))
         scores, diagnostics = np.asarray(scores), np.asarray(diagnostics)
         rows.append((name, scores.mean(0), scores.std(0), diagnostics.mean(0)))
         print(f"done: {name}", file=sys.stderr, flush=True)

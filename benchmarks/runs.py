@@ -1,0 +1,54 @@
+"""Shared by the SynVI benchmarks: run tools/train_net.py once per output folder, and read back
+what a run logged (the final evaluation table, the pseudo-label diagnostics of every epoch)."""
+import json
+import os
+import subprocess
+import sys
+from typing import Dict, List, Sequence
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def train_once(config: str, out: str, overrides: Sequence[str] = (), eval_only: bool = False) -> str:
+    """Run ``tools/train_net.py`` with ``config`` (relative to configs/) into ``out`` unless a
+    finished run is there (model_final.pth; for ``eval_only``, log.txt); keeps model_final.pth
+    only (each checkpoint holds model + optimizer state). Returns the run's log.txt."""
+    log = os.path.join(out, "log.txt")
+    done = os.path.join(out, "log.txt" if eval_only else "model_final.pth")
+    if not os.path.exists(done):
+        command = [sys.executable, os.path.join(REPO, "tools", "train_net.py"),
+                   "--config-file", os.path.join(REPO, "configs", config)]
+        command += ["--eval-only"] if eval_only else []
+        result = subprocess.run(command + list(overrides) + ["OUTPUT_DIR", out], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"{config} {' '.join(overrides)} failed (exit {result.returncode}); "
+                               f"its last output:\n{result.stderr[-3000:]}")
+        for entry in os.listdir(out):
+            if entry.endswith(".pth") and entry != "model_final.pth":
+                os.remove(os.path.join(out, entry))
+    return log
+
+
+def final_scores(log_path: str, keys: Sequence[str]) -> List[float]:
+    """The last evaluation table that fastreid printed to the run's log."""
+    lines = open(log_path).read().splitlines()
+    header_at = max(i for i, line in enumerate(lines) if line.startswith("| Dataset"))
+    header = [h.strip() for h in lines[header_at].strip("|").split("|")]
+    values = [v.strip() for v in lines[header_at + 2].strip("|").split("|")]
+    row = dict(zip(header, values))
+    return [float(row[k]) for k in keys]
+
+
+def diagnostics_per_epoch(run_dir: str) -> List[Dict[str, float]]:
+    """The pseudo-label diagnostics the loop logged at the start of each epoch (metrics.json)."""
+    with open(os.path.join(run_dir, "metrics.json")) as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    return [r for r in records if "clusters_visible" in r]
+
+
+def last_diagnostics(run_dir: str, keys: Sequence[str]) -> List[float]:
+    """The last epoch's pseudo-label diagnostics (NaN for a key the run did not log)."""
+    last = diagnostics_per_epoch(run_dir)[-1]
+    return [float(last.get(k, np.nan)) for k in keys]
