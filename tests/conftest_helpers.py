@@ -47,9 +47,9 @@ class LossRecorder(HookBase):
         self.per_epoch.setdefault(self.trainer.epoch, set()).update(k for k in latest if "loss" in k)
 
 
-def tiny_miot_model(two_stream: bool = True, pretrain_path: str = ""):
-    """A MIOT model (ResNet-18 backbone, 512-d, CPU; random weights or those of ``pretrain_path``)
-    in training mode."""
+def tiny_miot_model(two_stream: bool = True, pretrain_path: str = "", partial: bool = False, depth: str = "18x"):
+    """A MIOT model (ResNet-18 backbone, 512-d, or ResNet-50 with ``depth`` "50x"; CPU; random
+    weights or those of ``pretrain_path``, loaded partially with ``partial``) in training mode."""
     from fastreid.config import get_cfg
     from fastreid.modeling import build_model
 
@@ -58,8 +58,9 @@ def tiny_miot_model(two_stream: bool = True, pretrain_path: str = ""):
 
     cfg = add_miot_config(add_ext_config(get_cfg()))
     cfg.MODEL.META_ARCHITECTURE, cfg.MODEL.DEVICE = "MIOT", "cpu"
-    cfg.MODEL.BACKBONE.DEPTH, cfg.MODEL.BACKBONE.FEAT_DIM = "18x", 512
+    cfg.MODEL.BACKBONE.DEPTH, cfg.MODEL.BACKBONE.FEAT_DIM = depth, {"18x": 512, "50x": 2048}[depth]
     cfg.MODEL.BACKBONE.PRETRAIN, cfg.MODEL.BACKBONE.PRETRAIN_PATH = bool(pretrain_path), pretrain_path
+    cfg.MODEL.BACKBONE.PRETRAIN_PARTIAL = partial
     cfg.MODEL.HEADS.POOL_LAYER = "GeneralizedMeanPoolingP"
     cfg.MIOT.TWO_STREAM = two_stream
     return build_model(cfg).train()

@@ -57,6 +57,21 @@ def test_a_miot_checkpoint_initialises_both_stems_of_a_two_stream_model(tmp_path
     torch.testing.assert_close(fresh.stem_infrared[1].weight, trained.backbone.bn1.weight, rtol=0, atol=0)
 
 
+def test_a_supervised_agw_model_starts_miot_once_its_non_local_blocks_are_dropped_on_purpose(tmp_path):
+    cfg = resnet18_cfg()  # the README's chain: supervised AGW (ResNet-50, non-local blocks) -> MIOT
+    cfg.MODEL.META_ARCHITECTURE, cfg.MODEL.HEADS.NUM_CLASSES = "Baseline", 10
+    cfg.MODEL.BACKBONE.DEPTH, cfg.MODEL.BACKBONE.FEAT_DIM, cfg.MODEL.BACKBONE.WITH_NL = "50x", 2048, True
+    agw = build_model(cfg)
+    path = tmp_path / "agw.pth"
+    torch.save({"model": agw.state_dict()}, path)
+    with pytest.raises(ValueError, match=r"has no place for: \['NL_2.0.*MODEL.BACKBONE.PRETRAIN_PARTIAL True"):
+        tiny_miot_model(two_stream=True, pretrain_path=str(path), depth="50x")
+    miot = tiny_miot_model(two_stream=True, pretrain_path=str(path), partial=True, depth="50x")
+    assert_all_equal(miot.backbone.state_dict(), {k[len("backbone."):]: v for k, v in agw.state_dict().items()
+                                                  if k.startswith("backbone.")})
+    torch.testing.assert_close(miot.stem_infrared[0].weight, agw.backbone.conv1.weight, rtol=0, atol=0)
+
+
 def test_missing_backbone_weights_are_an_error_listing_them_unless_partial_loading_is_asked(tmp_path):
     path = tmp_path / "no_layer4.pth"
     reference = {k: v for k, v in torchvision.models.resnet18().state_dict().items() if not k.startswith("layer4")}
