@@ -16,8 +16,8 @@
    target (``--eval-only``).
 
 Prints, per target: Rank-1 / mAP / mINP (SYSU all-search, 10 random-gallery trials) mean ±
-std over seeds, the last epoch's pseudo-label diagnostics, and matching accuracy and identity
-alignment per epoch (mean over seeds). Finished runs under ``--out`` are reused.
+std over seeds, the last epoch's pseudo-label diagnostics, and matching accuracy, identity
+alignment and infrared cluster purity per epoch (mean over seeds). Finished runs under ``--out`` are reused.
 """
 import argparse
 import os
@@ -39,6 +39,7 @@ UNSUPERVISED = {  # variant: keys on top of configs/SynVI/pretrained/miot.yml
     "MIOT (OT + CPAL)": [],
 }
 SCORES = ("Rank-1", "mAP", "mINP")
+PER_EPOCH = ("matching_accuracy", "identity_alignment", "purity_infrared")
 LAST = ("clusters_visible", "clusters_infrared", "purity_visible", "purity_infrared", "matching_accuracy",
         "identity_alignment")
 
@@ -74,7 +75,7 @@ def report(target: str, rows: Dict[str, tuple], epochs: Dict[str, Dict[str, np.n
         match = "-" if np.isnan(diag[4]) else f"{100 * diag[4]:.0f}%"
         print(f"| {name} | {scores} | {diag[0]:.0f} / {diag[1]:.0f} | {diag[2]:.2f} / {diag[3]:.2f} | {match} | "
               f"{100 * diag[5]:.0f}% |")
-    for key in ("matching_accuracy", "identity_alignment"):
+    for key in PER_EPOCH:
         print(f"\n{key} per epoch (start of epoch, mean over seeds; '-': not computed)")
         num_epochs = len(next(iter(epochs.values()))[key])
         print("| variant | " + " | ".join(str(e) for e in range(num_epochs)) + " |")
@@ -120,7 +121,7 @@ def main() -> None:
             scores = np.asarray(scores)
             rows[name] = (scores.mean(0), scores.std(0), mean_over_runs(last) if last else None)
             if runs:
-                epochs[name] = {k: per_epoch(runs, k) for k in ("matching_accuracy", "identity_alignment")}
+                epochs[name] = {k: per_epoch(runs, k) for k in PER_EPOCH}
         report(target, rows, epochs, args.seeds)
 
 
