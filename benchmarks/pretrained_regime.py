@@ -2,7 +2,9 @@
 """MIOT in the pretrained regime: a supervised source model, unsupervised training on SynVIs it has not seen.
 
     python benchmarks/pretrained_regime.py [--seeds 0 1 2] [--targets nir thermal]
-                                           [--data datasets] [--out logs/pretrained]
+                                           [--data datasets] [--out logs/pretrained] [--source DIR]
+                                           [--variants intra-only pgm-like ot-no-cpal miot supervised]
+                                           [--miot-opts KEY VALUE ...]
 
 1. Source: SynVI ``<data>/synvi`` (SYSU-MM01 layout, 100 identities, data seed 0, near-infrared)
    trained with its true identities (configs/SynVI/supervised.yml, SEED 0).
@@ -17,7 +19,9 @@
 
 Prints, per target: Rank-1 / mAP / mINP (SYSU all-search, 10 random-gallery trials) mean ±
 std over seeds, the last epoch's pseudo-label diagnostics, and matching accuracy, identity
-alignment and infrared cluster purity per epoch (mean over seeds). Finished runs under ``--out`` are reused.
+alignment and infrared cluster purity per epoch (mean over seeds). Finished runs under ``--out``
+(``<out>/<target>/<variant>_seed<k>``) are reused. ``--miot-opts`` adds keys to every
+unsupervised run, for a sensitivity study in another ``--out`` from the same ``--source``.
 """
 import argparse
 import os
@@ -31,22 +35,18 @@ from runs import diagnostics_per_epoch, final_scores, last_diagnostics, train_on
 
 SOURCE_SEED = 0  # data seed of the source SynVI (the SynVI of configs/SynVI/miot.yml)
 TARGET_SEED = 1  # data seed of both targets
-UNSUPERVISED = {  # variant: keys on top of configs/SynVI/pretrained/miot.yml
-    "intra-only": ["MIOT.MATCHER.NAME", "none"],
-    "PGM-like (two-round Hungarian, no CPAL)": ["MIOT.MATCHER.NAME", "two_round_hungarian",
-                                                "MIOT.CPAL.ENABLED", "False"],
-    "OT, no CPAL": ["MIOT.CPAL.ENABLED", "False"],
-    "MIOT (OT + CPAL)": [],
+VARIANTS = {  # name on the command line: (row of the table, config under configs/SynVI/pretrained/, its keys)
+    "intra-only": ("intra-only", "miot.yml", ["MIOT.MATCHER.NAME", "none"]),
+    "pgm-like": ("PGM-like (two-round Hungarian, no CPAL)", "miot.yml",
+                 ["MIOT.MATCHER.NAME", "two_round_hungarian", "MIOT.CPAL.ENABLED", "False"]),
+    "ot-no-cpal": ("OT, no CPAL", "miot.yml", ["MIOT.CPAL.ENABLED", "False"]),
+    "miot": ("MIOT (OT + CPAL)", "miot.yml", []),
+    "supervised": ("supervised on the target (upper bound)", "supervised.yml", []),
 }
 SCORES = ("Rank-1", "mAP", "mINP")
 PER_EPOCH = ("matching_accuracy", "identity_alignment", "purity_infrared")
 LAST = ("clusters_visible", "clusters_infrared", "purity_visible", "purity_infrared", "matching_accuracy",
         "identity_alignment")
-
-
-def run_dir(out: str, target: str, variant: str, seed: int) -> str:
-    slug = variant.split(" (")[0].replace(",", "").replace(" ", "_").lower()
-    return os.path.join(out, target, f"{slug}_seed{seed}")
 
 
 def mean_over_runs(table) -> np.ndarray:
@@ -61,9 +61,11 @@ def per_epoch(runs: List[str], key: str) -> np.ndarray:
     return mean_over_runs([[r.get(key, np.nan) for r in diagnostics_per_epoch(run)] for run in runs])
 
 
-def report(target: str, rows: Dict[str, tuple], epochs: Dict[str, Dict[str, np.ndarray]], seeds: List[int]) -> None:
+def report(target: str, rows: Dict[str, tuple], epochs: Dict[str, Dict[str, np.ndarray]], seeds: List[int],
+           miot_opts: List[str]) -> None:
     print(f"\nTarget: SynVI data seed {TARGET_SEED}, {target} infrared (SYSU-MM01 layout, all-search); "
-          f"source: SynVI data seed {SOURCE_SEED}, nir, supervised. Mean ± std over seeds {seeds}")
+          f"source: SynVI data seed {SOURCE_SEED}, nir, supervised. Mean ± std over seeds {seeds}"
+          + (f"; unsupervised runs with {' '.join(miot_opts)}" if miot_opts else ""))
     print("| variant | Rank-1 | mAP | mINP | clusters V / IR | purity V / IR | IR clusters matched right | "
           "identity alignment |")
     print("|---|---|---|---|---|---|---|---|")
@@ -90,11 +92,15 @@ def main() -> None:
     parser.add_argument("--targets", nargs="+", choices=["nir", "thermal"], default=["nir", "thermal"])
     parser.add_argument("--data", default="datasets", help="folder of the generated SynVIs")
     parser.add_argument("--out", default="logs/pretrained")
+    parser.add_argument("--source", default="", help="folder of the source run (default: <out>/source)")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--miot-opts", nargs="+", default=[], metavar="KEY VALUE",
+                        help="config keys added to every unsupervised run (e.g. MIOT.CLUSTER.EPS 0.4)")
     args = parser.parse_args()
 
     source_root = os.path.join(args.data, "synvi")
     ensure(source_root, "sysu", num_ids=100, seed=SOURCE_SEED, infrared="nir")
-    source = os.path.join(args.out, "source")
+    source = args.source or os.path.join(args.out, "source")
     train_once("SynVI/supervised.yml", source, ["DATASETS.ROOT", source_root, "SEED", str(SOURCE_SEED)])
     weights = os.path.join(source, "model_final.pth")
     print(f"source model: {weights}", file=sys.stderr, flush=True)
@@ -107,22 +113,24 @@ def main() -> None:
                          data + ["MODEL.WEIGHTS", weights], eval_only=True)
         rows = {"source only (no target training)": (np.asarray(final_scores(log, SCORES)), np.full(3, np.nan), None)}
         epochs = {}
-        for name, keys in list(UNSUPERVISED.items()) + [("supervised on the target (upper bound)", None)]:
+        for variant in args.variants:
+            name, config, keys = VARIANTS[variant]
+            unsupervised = config == "miot.yml"
             scores, last, runs = [], [], []
             for seed in args.seeds:
-                out = run_dir(args.out, target, name, seed)
-                config = "SynVI/pretrained/supervised.yml" if keys is None else "SynVI/pretrained/miot.yml"
-                overrides = data + ["MODEL.BACKBONE.PRETRAIN_PATH", weights, "SEED", str(seed)] + (keys or [])
-                scores.append(final_scores(train_once(config, out, overrides), SCORES))
-                if keys is not None:
+                out = os.path.join(args.out, target, f"{variant}_seed{seed}")
+                overrides = data + ["MODEL.BACKBONE.PRETRAIN_PATH", weights, "SEED", str(seed)] + keys
+                overrides += args.miot_opts if unsupervised else []
+                scores.append(final_scores(train_once(f"SynVI/pretrained/{config}", out, overrides), SCORES))
+                if unsupervised:
                     last.append(last_diagnostics(out, LAST))
                     runs.append(out)
-                print(f"done: {target} {name} seed {seed}", file=sys.stderr, flush=True)
+                print(f"done: {target} {variant} seed {seed}", file=sys.stderr, flush=True)
             scores = np.asarray(scores)
             rows[name] = (scores.mean(0), scores.std(0), mean_over_runs(last) if last else None)
             if runs:
                 epochs[name] = {k: per_epoch(runs, k) for k in PER_EPOCH}
-        report(target, rows, epochs, args.seeds)
+        report(target, rows, epochs, args.seeds, args.miot_opts)
 
 
 if __name__ == "__main__":
