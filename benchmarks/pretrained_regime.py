@@ -18,8 +18,9 @@
    target (``--eval-only``).
 
 Prints, per target: Rank-1 / mAP / mINP (SYSU all-search, 10 random-gallery trials) mean ±
-std over seeds, the last epoch's pseudo-label diagnostics, and matching accuracy, identity
-alignment and infrared cluster purity per epoch (mean over seeds). Finished runs under ``--out``
+std over seeds, the last epoch's pseudo-label diagnostics (for "source only": those of the
+unsupervised runs' epoch 0, i.e. of the source model on the target's training set), and
+matching accuracy, identity alignment and infrared cluster purity per epoch (mean over seeds). Finished runs under ``--out``
 (``<out>/<target>/<variant>_seed<k>``) are reused. ``--miot-opts`` adds keys to every
 unsupervised run, for a sensitivity study in another ``--out`` from the same ``--source``.
 """
@@ -31,7 +32,7 @@ from typing import Dict, List
 import numpy as np
 
 from fastreid_ext.data.synvi import ensure
-from runs import diagnostics_per_epoch, final_scores, last_diagnostics, train_once
+from runs import diagnostics_at, diagnostics_per_epoch, final_scores, train_once
 
 SOURCE_SEED = 0  # data seed of the source SynVI (the SynVI of configs/SynVI/miot.yml)
 TARGET_SEED = 1  # data seed of both targets
@@ -45,8 +46,8 @@ VARIANTS = {  # name on the command line: (row of the table, config under config
 }
 SCORES = ("Rank-1", "mAP", "mINP")
 PER_EPOCH = ("matching_accuracy", "identity_alignment", "purity_infrared")
-LAST = ("clusters_visible", "clusters_infrared", "purity_visible", "purity_infrared", "matching_accuracy",
-        "identity_alignment")
+DIAGNOSTICS = ("clusters_visible", "clusters_infrared", "purity_visible", "purity_infrared", "matching_accuracy",
+               "identity_alignment")
 
 
 def mean_over_runs(table) -> np.ndarray:
@@ -74,9 +75,11 @@ def report(target: str, rows: Dict[str, tuple], epochs: Dict[str, Dict[str, np.n
         if diag is None:
             print(f"| {name} | {scores} | - | - | - | - |")
             continue
-        match = "-" if np.isnan(diag[4]) else f"{100 * diag[4]:.0f}%"
+        match = "-" if np.isnan(diag[4]) else f"{100 * diag[4]:.0f}%"  # NaN: no matching
         print(f"| {name} | {scores} | {diag[0]:.0f} / {diag[1]:.0f} | {diag[2]:.2f} / {diag[3]:.2f} | {match} | "
               f"{100 * diag[5]:.0f}% |")
+    if not epochs:
+        return
     for key in PER_EPOCH:
         print(f"\n{key} per epoch (start of epoch, mean over seeds; '-': not computed)")
         num_epochs = len(next(iter(epochs.values()))[key])
@@ -111,8 +114,9 @@ def main() -> None:
         data = ["DATASETS.ROOT", root]
         log = train_once("SynVI/supervised.yml", os.path.join(args.out, target, "source_only"),
                          data + ["MODEL.WEIGHTS", weights], eval_only=True)
-        rows = {"source only (no target training)": (np.asarray(final_scores(log, SCORES)), np.full(3, np.nan), None)}
-        epochs = {}
+        source_only = "source only (no target training)"
+        rows = {source_only: (np.asarray(final_scores(log, SCORES)), np.full(3, np.nan), None)}
+        epochs, starts = {}, []
         for variant in args.variants:
             name, config, keys = VARIANTS[variant]
             unsupervised = config == "miot.yml"
@@ -123,13 +127,16 @@ def main() -> None:
                 overrides += args.miot_opts if unsupervised else []
                 scores.append(final_scores(train_once(f"SynVI/pretrained/{config}", out, overrides), SCORES))
                 if unsupervised:
-                    last.append(last_diagnostics(out, LAST))
+                    last.append(diagnostics_at(out, DIAGNOSTICS))
+                    starts.append(diagnostics_at(out, DIAGNOSTICS, epoch=0))
                     runs.append(out)
                 print(f"done: {target} {variant} seed {seed}", file=sys.stderr, flush=True)
             scores = np.asarray(scores)
             rows[name] = (scores.mean(0), scores.std(0), mean_over_runs(last) if last else None)
             if runs:
                 epochs[name] = {k: per_epoch(runs, k) for k in PER_EPOCH}
+        if starts:  # the pseudo labels of the source model itself: epoch 0 of the unsupervised runs
+            rows[source_only] = rows[source_only][:2] + (mean_over_runs(starts),)
         report(target, rows, epochs, args.seeds, args.miot_opts)
 
 

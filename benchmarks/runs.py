@@ -48,7 +48,8 @@ def diagnostics_per_epoch(run_dir: str) -> List[Dict[str, float]]:
     return [r for r in records if "clusters_visible" in r]
 
 
-def last_diagnostics(run_dir: str, keys: Sequence[str]) -> List[float]:
-    """The last epoch's pseudo-label diagnostics (NaN for a key the run did not log)."""
-    last = diagnostics_per_epoch(run_dir)[-1]
-    return [float(last.get(k, np.nan)) for k in keys]
+def diagnostics_at(run_dir: str, keys: Sequence[str], epoch: int = -1) -> List[float]:
+    """The pseudo-label diagnostics of one epoch (default: the last; NaN for a key the run did
+    not log). Epoch 0's are those of the starting model."""
+    record = diagnostics_per_epoch(run_dir)[epoch]
+    return [float(record.get(k, np.nan)) for k in keys]

@@ -17,7 +17,7 @@ import sys
 import numpy as np
 
 from fastreid_ext.data.synvi import ensure
-from runs import final_scores, last_diagnostics, train_once
+from runs import diagnostics_at, final_scores, train_once
 
 VARIANTS = {"MIOT (OT + CPAL)": "miot.yml", "intra-only (no matching)": "miot_intra.yml",
             "Hungarian matching": "miot_hungarian.yml", "OT, no CPAL": "miot_no_cpal.yml",
@@ -40,7 +40,7 @@ def main() -> None:
             out = os.path.join(args.out, f"{config[:-4]}_seed{seed}")
             log = train_once(os.path.join("SynVI", config), out, ["DATASETS.ROOT", args.root, "SEED", str(seed)])
             scores.append(final_scores(log, ("Rank-1", "mAP", "mINP")))
-            diagnostics.append(last_diagnostics(out, ("purity_visible", "purity_infrared", "matching_accuracy")))
+            diagnostics.append(diagnostics_at(out, ("purity_visible", "purity_infrared", "matching_accuracy")))
         scores, diagnostics = np.asarray(scores), np.asarray(diagnostics)
         rows.append((name, scores.mean(0), scores.std(0), diagnostics.mean(0)))
         print(f"done: {name}", file=sys.stderr, flush=True)

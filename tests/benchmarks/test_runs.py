@@ -36,8 +36,9 @@ def test_diagnostics_are_read_per_epoch_in_order_and_missing_keys_are_nan(benchm
                {"total_loss": 2.0, "iteration": 39}]
     (tmp_path / "metrics.json").write_text("\n".join(json.dumps(r) for r in records) + "\n")
     assert [r["clusters_visible"] for r in runs.diagnostics_per_epoch(str(tmp_path))] == [9, 8]
-    assert runs.last_diagnostics(str(tmp_path), ("identity_alignment", "purity_visible")) == \
+    assert runs.diagnostics_at(str(tmp_path), ("identity_alignment", "purity_visible")) == \
         pytest.approx([0.6, np.nan], nan_ok=True)
+    assert runs.diagnostics_at(str(tmp_path), ("clusters_visible",), epoch=0) == [9]
     per_epoch = regime.per_epoch([str(tmp_path)], "matching_accuracy")
     assert np.isnan(per_epoch[0]) and per_epoch[1] == 0.25
 
