@@ -2,6 +2,7 @@
 what a run logged (the final evaluation table, the pseudo-label diagnostics of every epoch)."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 from typing import Dict, List, Sequence
@@ -13,11 +14,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def train_once(config: str, out: str, overrides: Sequence[str] = (), eval_only: bool = False) -> str:
     """Run ``tools/train_net.py`` with ``config`` (relative to configs/) into ``out`` unless a
-    finished run is there (model_final.pth; for ``eval_only``, log.txt); keeps model_final.pth
-    only (each checkpoint holds model + optimizer state). Returns the run's log.txt."""
+    finished run is there (model_final.pth; for ``eval_only``, log.txt); an unfinished one is
+    removed first (fastreid appends to log.txt and metrics.json). Keeps model_final.pth only
+    (each checkpoint holds model + optimizer state). Returns the run's log.txt."""
     log = os.path.join(out, "log.txt")
     done = os.path.join(out, "log.txt" if eval_only else "model_final.pth")
     if not os.path.exists(done):
+        if os.path.isdir(out):
+            shutil.rmtree(out)
         command = [sys.executable, os.path.join(REPO, "tools", "train_net.py"),
                    "--config-file", os.path.join(REPO, "configs", config)]
         command += ["--eval-only"] if eval_only else []

@@ -1,6 +1,8 @@
 """The benchmarks' readers of finished runs: the numbers in their tables come from these."""
 import importlib
 import json
+import os
+import subprocess
 
 import numpy as np
 import pytest
@@ -47,3 +49,27 @@ def test_means_over_runs_ignore_runs_without_the_value(benchmarks):
     _, regime = benchmarks
     mean = regime.mean_over_runs([[1.0, np.nan, np.nan], [3.0, 4.0, np.nan]])
     assert mean[:2].tolist() == [2.0, 4.0] and np.isnan(mean[2])
+
+
+def test_an_unfinished_run_is_started_afresh_and_a_finished_one_is_kept(benchmarks, tmp_path, monkeypatch):
+    runs, _ = benchmarks
+    calls = []
+
+    def fake_train_net(command, **kwargs):  # writes what a finished run leaves
+        calls.append(command)
+        out = command[command.index("OUTPUT_DIR") + 1]
+        os.makedirs(out, exist_ok=True)
+        for name in ("log.txt", "model_final.pth", "model_0011.pth"):
+            with open(os.path.join(out, name), "a") as f:
+                f.write("new\n")
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(runs.subprocess, "run", fake_train_net)
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.json").write_text('{"clusters_visible": 1}\n')  # left by an interrupted run
+    runs.train_once("SynVI/miot.yml", str(out))
+    assert sorted(os.listdir(out)) == ["log.txt", "model_final.pth"]
+    assert (out / "log.txt").read_text() == "new\n"
+    runs.train_once("SynVI/miot.yml", str(out))
+    assert len(calls) == 1
