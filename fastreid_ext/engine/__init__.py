@@ -7,5 +7,5 @@ from .projects import Project, installed_projects
 from .supervised import CrossModalitySupervisedTrainer, LabelledTrainSet
 
 __all__ = ["TRAINER_REGISTRY", "CrossModalitySupervisedTrainer", "LabelledTrainSet", "Project", "build_trainer_class",
-           "extract_features", "installed_projects", "load_trained_model", "resolve_device", "seed_everything", "setup", "setup_config", "train_or_evaluate",
-           "unwrap"]
+           "extract_features", "installed_projects", "load_trained_model", "resolve_device", "seed_everything",
+           "setup", "setup_config", "train_or_evaluate", "unwrap"]

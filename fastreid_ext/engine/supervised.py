@@ -2,7 +2,6 @@
 AGW / SBS heads and losses) trained on the true identities of a visible-infrared training
 split, evaluated with the data set's cross-modality protocol. The upper bound an unsupervised
 method is compared with, and a source model for pretraining."""
-import logging
 from typing import Sequence
 
 import numpy as np
@@ -12,8 +11,6 @@ from torch.utils.data import DataLoader
 from ..data import (ImageListDataset, Sample, build_cross_modality_evaluator, build_cross_modality_train_split,
                     build_two_modality_train_loader)
 from .defaults import TRAINER_REGISTRY
-
-logger = logging.getLogger(__name__)
 
 
 class LabelledTrainSet(ImageListDataset):
