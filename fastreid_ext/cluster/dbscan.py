@@ -13,7 +13,7 @@ logger = logging.getLogger(__name__)
 
 def dbscan_labels(features, eps: float = 0.6, min_samples: int = 4, k1: int = 30, k2: int = 6,
                   knn_backend: str = "auto", progress: Optional[bool] = None,
-                  timings: Optional[Dict[str, float]] = None) -> np.ndarray:
+                  timings: Optional[Dict[str, float]] = None, jaccard_backend: str = "auto") -> np.ndarray:
     """Cluster labels of the rows of ``features`` (-1 = outlier).
 
     DBSCAN (``sklearn.cluster.DBSCAN``, metric "precomputed") on the Jaccard graph of
@@ -26,6 +26,8 @@ def dbscan_labels(features, eps: float = 0.6, min_samples: int = 4, k1: int = 30
         min_samples: neighbours (itself included) that make a core point.
         k1, k2: see :func:`jaccard_distance`.
         timings: if given, seconds are added to its ``"knn"``, ``"jaccard"`` and ``"dbscan"`` entries.
+        jaccard_backend: ``scipy``, ``torch`` (on the features' device) or ``auto``: see
+            :func:`jaccard_distance`'s ``backend``.
     Returns:
         (N,) int64 labels 0..C-1, -1 for outliers. All -1 when nothing clusters (a warning
         is logged; the caller decides what to do).
@@ -36,7 +38,8 @@ def dbscan_labels(features, eps: float = 0.6, min_samples: int = 4, k1: int = 30
         raise ValueError(f"min_samples must be >= 1, got {min_samples}")
     # keep pairs at exactly eps too: DBSCAN's neighbourhood is dist <= eps
     graph = jaccard_distance(features, k1=k1, k2=k2, max_distance=np.nextafter(eps, 2.0),
-                             knn_backend=knn_backend, progress=progress, timings=timings)
+                             knn_backend=knn_backend, progress=progress, timings=timings,
+                             backend=jaccard_backend)
     start = time.perf_counter()
     # sklearn treats every point as its own neighbour; a point with an empty row is at distance
     # 1 even from itself, so it must count for nothing (weight 0): it is always an outlier

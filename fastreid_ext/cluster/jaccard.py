@@ -27,8 +27,10 @@ from typing import Dict, Optional
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 from tqdm import tqdm
 
+from .jaccard_torch import jaccard_distance_torch
 from .knn import exact_knn, pair_similarity
 
 logger = logging.getLogger(__name__)
@@ -144,9 +146,22 @@ def _normalised_float32(features: np.ndarray, chunk: int = 4096) -> np.ndarray:
     return out
 
 
+JACCARD_BACKENDS = ("auto", "scipy", "torch")
+
+
+def resolve_jaccard_backend(backend: str, features) -> str:
+    """``auto``: ``torch`` for features held on a CUDA device, ``scipy`` otherwise."""
+    if backend not in JACCARD_BACKENDS:
+        raise ValueError(f"jaccard backend must be one of {JACCARD_BACKENDS}, got {backend!r}")
+    if backend != "auto":
+        return backend
+    return "torch" if isinstance(features, torch.Tensor) and features.is_cuda else "scipy"
+
+
 def jaccard_distance(features, k1: int = 30, k2: int = 6, max_distance: float = 1.0,
                      knn_backend: str = "auto", progress: Optional[bool] = None,
-                     block: Optional[int] = None, timings: Optional[Dict[str, float]] = None) -> sp.csr_matrix:
+                     block: Optional[int] = None, timings: Optional[Dict[str, float]] = None,
+                     backend: str = "auto") -> sp.csr_matrix:
     """k-reciprocal Jaccard distances of the rows of ``features`` as a sparse matrix.
 
     Args:
@@ -160,11 +175,17 @@ def jaccard_distance(features, k1: int = 30, k2: int = 6, max_distance: float = 
         block: rows per block of the final pass (its buffer holds block·N float64).
         timings: if given, the seconds of the kNN search and of the rest are added to its
             ``"knn"`` and ``"jaccard"`` entries.
+        backend: ``scipy`` (sparse matrices on the CPU), ``torch`` (the same steps as torch
+            operations on the device holding ``features``: CUDA for a CUDA tensor, see
+            :mod:`fastreid_ext.cluster.jaccard_torch`) or ``auto`` (torch for CUDA tensors,
+            scipy otherwise). Both give the same distances up to rounding.
     Returns:
         (N, N) ``scipy.sparse.csr_matrix`` of float64 distances with explicit zeros kept
         (a stored 0 is a distance of 0, e.g. between duplicates; the diagonal is stored).
     """
-    if hasattr(features, "detach"):
+    backend = resolve_jaccard_backend(backend, features)
+    device = features.device if isinstance(features, torch.Tensor) else torch.device("cpu")
+    if isinstance(features, torch.Tensor):
         features = features.detach().cpu().numpy()
     features = np.asarray(features)
     if features.ndim != 2 or len(features) == 0:
@@ -186,12 +207,16 @@ def jaccard_distance(features, k1: int = 30, k2: int = 6, max_distance: float = 
     start = time.perf_counter()
     knn_idx, knn_sims = exact_knn(features, k, knn_backend, cuts=(k, k_half, k_qe))
     searched = time.perf_counter()
-    r1 = _reciprocal(knn_idx, k)
-    r_half = _reciprocal(knn_idx, k_half)
-    encoding = _encode(features, _expansion(r1, r_half), knn_idx, knn_sims)
-    if k2 > 1:
-        encoding = _query_expansion(encoding, knn_idx, k_qe)
-    distances = _min_overlap_distances(encoding, max_distance, block, progress)
+    if backend == "torch":
+        distances = jaccard_distance_torch(torch.from_numpy(features).to(device), knn_idx, knn_sims, k, k_half,
+                                           k_qe, k2 > 1, max_distance)
+    else:
+        r1 = _reciprocal(knn_idx, k)
+        r_half = _reciprocal(knn_idx, k_half)
+        encoding = _encode(features, _expansion(r1, r_half), knn_idx, knn_sims)
+        if k2 > 1:
+            encoding = _query_expansion(encoding, knn_idx, k_qe)
+        distances = _min_overlap_distances(encoding, max_distance, block, progress)
     if timings is not None:
         timings["knn"] = timings.get("knn", 0.0) + searched - start
         timings["jaccard"] = timings.get("jaccard", 0.0) + time.perf_counter() - searched

@@ -80,3 +80,30 @@ def test_bad_input_is_refused():
         jaccard_distance(np.full((5, 4), np.nan))
     with pytest.raises(ValueError, match="k1 and k2 must be >= 1"):
         jaccard_distance(np.ones((5, 4)), k1=0)
+
+
+@pytest.mark.parametrize("name", FEATURE_SETS)
+@pytest.mark.parametrize("k1,k2", [(20, 6), (30, 1), (7, 3)])
+def test_the_torch_path_matches_the_dense_reference_pair_by_pair(name, k1, k2):
+    features = FEATURE_SETS[name]()
+    ours = jaccard_distance(features, k1=k1, k2=k2, knn_backend="faiss", backend="torch")
+    np.testing.assert_allclose(as_dense(ours), dense_jaccard(features, k1, k2), atol=1e-6)
+
+
+def test_the_torch_path_stores_the_pairs_of_the_scipy_path():
+    features = reid_like(7, noise=1.0)
+    scipy_path = jaccard_distance(features, 20, 6, max_distance=0.7, backend="scipy")
+    torch_path = jaccard_distance(features, 20, 6, max_distance=0.7, backend="torch")
+    assert torch_path.nnz == scipy_path.nnz and (abs(torch_path - scipy_path) > 1e-7).nnz == 0
+    np.testing.assert_array_equal(torch_path.indices, scipy_path.indices)
+
+
+def test_auto_backend_is_torch_for_cuda_tensors_only():
+    from fastreid_ext.cluster.jaccard import resolve_jaccard_backend
+
+    assert resolve_jaccard_backend("auto", np.zeros((2, 2))) == "scipy"
+    assert resolve_jaccard_backend("auto", torch.zeros(2, 2)) == "scipy"
+    if torch.cuda.is_available():
+        assert resolve_jaccard_backend("auto", torch.zeros(2, 2, device="cuda")) == "torch"
+    with pytest.raises(ValueError, match="jaccard backend must be one of"):
+        jaccard_distance(np.ones((5, 4)), backend="cupy")
