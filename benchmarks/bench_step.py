@@ -28,7 +28,7 @@ from fastreid_ext import add_ext_config
 from fastreid_ext.matching import match_prototypes
 from fastreid_ext.utils import cuda_usable
 from miot import add_miot_config
-from miot.losses import transfer_maps
+from miot.pseudo_labels import PseudoLabels
 
 
 def common_cfg(args, meta_architecture: str):
@@ -48,21 +48,15 @@ def build_miot(args):
     g = torch.Generator().manual_seed(0)
     protos_v = F.normalize(torch.randn(args.prototypes, args.feat_dim, generator=g), dim=1)
     protos_r = F.normalize(protos_v + 0.5 * torch.randn(args.prototypes, args.feat_dim, generator=g), dim=1)
-    model.memory_visible.reset(protos_v)
-    model.memory_infrared.reset(protos_r)
     matches = match_prototypes(protos_v, protos_r, method="ot")
-    transfer_v, transfer_r = transfer_maps(matches, args.prototypes, args.prototypes, "plan")
-    model.set_matches(matches.a_to_b, matches.b_to_a, transfer_v, transfer_r, 1.0, 0.5)
-    model.set_pseudo_labels(torch.randint(0, args.prototypes, (args.batch,), generator=g))
+    labels = torch.randint(0, args.prototypes, (args.batch,), generator=g).numpy()
+    half = args.batch // 2
+    model.set_targets(PseudoLabels(0, labels[:half], labels[half:], protos_v, protos_r, matches=matches))
     batch = {"images": 255 * torch.rand(args.batch, 3, *args.size, generator=g),
              "modalities": torch.arange(args.batch) >= args.batch // 2, "index": torch.arange(args.batch)}
     batch["modalities"] = batch["modalities"].long()
 
-    def after_step():
-        model.memory_visible.apply_updates()
-        model.memory_infrared.apply_updates()
-
-    return cfg, model, batch, after_step
+    return cfg, model, batch, model.apply_updates
 
 
 def build_baseline(args):

@@ -2,10 +2,16 @@
 cross-modality trainer."""
 from .defaults import (TRAINER_REGISTRY, build_trainer_class, load_trained_model, resolve_device, seed_everything,
                        setup, setup_config, train_or_evaluate)
-from .extract import extract_features, unwrap
+from .extract import ImageBatchCache, extract_features, unwrap
+from .loop import (ClusterSettings, EpochTargets, LoopSettings, PseudoLabelLoop, PseudoLabelModel,
+                   cluster_each_modality, cluster_modality)
+from .progress import WallClockMetricPrinter
+from .pseudo_trainer import PseudoLabelTrainer
 from .projects import Project, installed_projects
 from .supervised import CrossModalitySupervisedTrainer, LabelledTrainSet
 
-__all__ = ["TRAINER_REGISTRY", "CrossModalitySupervisedTrainer", "LabelledTrainSet", "Project", "build_trainer_class",
+__all__ = ["TRAINER_REGISTRY", "ClusterSettings", "CrossModalitySupervisedTrainer", "EpochTargets", "ImageBatchCache",
+           "LabelledTrainSet", "LoopSettings", "Project", "PseudoLabelLoop", "PseudoLabelModel", "PseudoLabelTrainer",
+           "WallClockMetricPrinter", "build_trainer_class", "cluster_each_modality", "cluster_modality",
            "extract_features", "installed_projects", "load_trained_model", "resolve_device", "seed_everything",
            "setup", "setup_config", "train_or_evaluate", "unwrap"]

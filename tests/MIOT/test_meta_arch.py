@@ -1,6 +1,7 @@
 """MIOT.losses() against a hand computation (Kv != Kr), and the two-stream stem in training."""
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -8,6 +9,7 @@ import torch.nn.functional as F
 from conftest_helpers import make_trainer, tiny_miot_model
 from fastreid_ext.matching import CrossModalMatches
 from miot.losses import transfer_maps
+from miot.pseudo_labels import PseudoLabels
 
 TAU = 0.5
 
@@ -70,8 +72,8 @@ def test_losses_equal_the_hand_computation_with_more_visible_than_infrared_clust
     g = torch.Generator().manual_seed(0)
     dim = 512
     model.temperature = TAU
-    model.memory_visible.reset(torch.randn(3, dim, generator=g))  # Kv = 3
-    model.memory_infrared.reset(torch.randn(2, dim, generator=g))  # Kr = 2
+    prototypes_v = torch.randn(3, dim, generator=g)  # Kv = 3
+    prototypes_r = torch.randn(2, dim, generator=g)  # Kr = 2
     if matcher == "one-to-one":  # visible cluster 1 left without a partner
         matches = CrossModalMatches(torch.tensor([1, -1, 0]), torch.tensor([2, 0]), torch.ones(3), torch.ones(2))
     else:  # an asymmetric plan: a column- instead of a row-normalised map gives other numbers
@@ -79,7 +81,8 @@ def test_losses_equal_the_hand_computation_with_more_visible_than_infrared_clust
         plan = plan / plan.sum()
         matches = CrossModalMatches(torch.tensor([0, 1, 1]), torch.tensor([0, 2]), torch.ones(3), torch.ones(2), plan)
     transfer_v, transfer_r = transfer_maps(matches, 3, 2, "plan")
-    model.set_matches(matches.a_to_b, matches.b_to_a, transfer_v, transfer_r, 1.0, 0.5)
+    model.set_targets(PseudoLabels(0, np.arange(3), np.arange(2), prototypes_v, prototypes_r, matches=matches))
+    assert (model.cross_weight, model.cpal_weight) == (1.0, 0.5)  # MIOT.CROSS.WEIGHT, MIOT.CPAL.WEIGHT
 
     features = F.normalize(torch.randn(5, dim, generator=g), dim=1)
     labels = torch.tensor([0, 2, -1, 1, 0])

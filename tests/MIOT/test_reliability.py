@@ -11,8 +11,10 @@ import miot
 from fastreid_ext import add_ext_config
 from conftest_helpers import tiny_miot_model
 from fastreid_ext.data import ImageListDataset, ImageReadError, Sample
+from fastreid_ext.engine.loop import cluster_each_modality
 from miot.hooks import MIOTLoopHook
-from miot.pseudo_labels import PseudoLabels, cluster_modality, pseudo_labels_for_epoch
+from miot.pseudo_labels import PseudoLabels
+from miot.trainer import MIOTTrainer
 
 
 def miot_cfg():
@@ -23,7 +25,14 @@ def miot_cfg():
 
 def loop_hook(cfg):
     train_set = types.SimpleNamespace(num_visible=10, samples=[], has_diagnostic_ids=False)
-    return MIOTLoopHook(cfg, train_set, types.SimpleNamespace(num_ids=4))
+    return MIOTLoopHook(cfg, MIOTTrainer.loop_settings(cfg), train_set, types.SimpleNamespace(num_ids=4))
+
+
+def cluster_modality(features, modality, cfg, **kwargs):
+    """The toolkit's clustering with the settings MIOTTrainer takes from ``cfg``."""
+    from fastreid_ext.engine.loop import cluster_modality as cluster
+
+    return cluster(features, modality, MIOTTrainer.loop_settings(cfg).cluster, **kwargs)
 
 
 def test_all_noise_first_epoch_falls_back_to_one_label_per_image(caplog):
@@ -47,13 +56,14 @@ def test_all_noise_later_keeps_the_previous_labels(caplog):
 
 def test_the_epoch_policy_passes_the_previous_epochs_labels_to_the_fallback():
     cfg = miot_cfg()
-    cfg.MIOT.CLUSTER.EPS, cfg.MIOT.MATCHER.NAME = 0.05, "none"
+    cfg.MIOT.CLUSTER.EPS = 0.05
     previous = PseudoLabels(0, np.array([0, 0, 1, 1, 1, -1]), np.array([1, 0, 0, 1, 1, 0]),
                             torch.eye(2, 6), torch.eye(2, 6))
-    pseudo = pseudo_labels_for_epoch(torch.eye(12), 6, 1, cfg, num_ids=4, previous=previous)
+    pseudo = cluster_each_modality(torch.eye(12), 6, 1, MIOTTrainer.loop_settings(cfg).cluster, num_ids=4,
+                                   previous=previous)
     assert pseudo.labels_visible.tolist() == previous.labels_visible.tolist()
     assert pseudo.labels_infrared.tolist() == previous.labels_infrared.tolist()
-    assert pseudo.epoch == 1 and pseudo.matches is None
+    assert pseudo.epoch == 1
 
 
 def test_one_giant_cluster_and_too_few_clusters_are_logged_and_training_goes_on(caplog):
@@ -68,33 +78,32 @@ def test_one_giant_cluster_and_too_few_clusters_are_logged_and_training_goes_on(
 
 
 def test_out_of_memory_while_clustering_names_the_knobs(monkeypatch):
-    import miot.pseudo_labels as pseudo_labels
+    import fastreid_ext.engine.loop as loop
 
     def oom(*args, **kwargs):
         raise MemoryError()
 
-    monkeypatch.setattr(pseudo_labels, "dbscan_labels", oom)
-    with pytest.raises(MemoryError, match=r"lower MIOT.CLUSTER.K1 \(now 5\) or set MIOT.CLUSTER.KNN_BACKEND"):
+    monkeypatch.setattr(loop, "dbscan_labels", oom)
+    with pytest.raises(MemoryError, match=r"lower MIOT.CLUSTER.K1 \(now 5\), set MIOT.CLUSTER.KNN_BACKEND"):
         cluster_modality(torch.randn(10, 4), 0, miot_cfg(), num_ids=4)
 
 
 def test_out_of_memory_while_extracting_names_the_batch_size(monkeypatch):
-    import miot.hooks as hooks
+    import fastreid_ext.engine.loop as loop
 
     def oom(*args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory")
 
-    monkeypatch.setattr(hooks, "extract_features", oom)
-    monkeypatch.setattr(hooks, "build_inference_loader", lambda *a, **k: None)
+    monkeypatch.setattr(loop, "extract_features", oom)
+    monkeypatch.setattr(loop, "build_inference_loader", lambda *a, **k: None)
     with pytest.raises(MemoryError, match=r"lower MIOT.EXTRACT_BATCH \(now 128\)"):
         loop_hook(miot_cfg())._extract(torch.nn.Identity())
 
 
 def tiny_model():
     model = tiny_miot_model()
-    model.set_pseudo_labels(torch.tensor([0, 1, 0, 1]))
-    model.memory_visible.reset(torch.randn(2, 512))
-    model.memory_infrared.reset(torch.randn(2, 512))
+    model.set_targets(PseudoLabels(0, np.array([0, 1]), np.array([0, 1]), torch.randn(2, 512),
+                                   torch.randn(2, 512)))
     batch = {"images": torch.rand(4, 3, 32, 16) * 255, "modalities": torch.tensor([0, 0, 1, 1]),
              "index": torch.arange(4), "img_paths": [f"img{i}.jpg" for i in range(4)]}
     return model, batch

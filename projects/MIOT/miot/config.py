@@ -20,6 +20,10 @@ def add_miot_config(cfg: CN) -> CN:
     _C.MIOT.WARMUP_RATIO = 0.2  # first 20 % of epochs: intra-modality term only (stage 1)
     _C.MIOT.EXTRACT_FLIP = True  # flip-averaged features for clustering
     _C.MIOT.EXTRACT_BATCH = 128  # images per batch when extracting features for clustering
+    # memory for the decoded, resized training images that extraction reads every epoch (uint8,
+    # 3 x H x W bytes each: SynVI's demo 14 MB, SYSU-MM01 at 288 x 144 about 4.2 GB); a set that
+    # needs more is read from disk every epoch, with a warning; 0 = never keep them
+    _C.MIOT.EXTRACT_CACHE_MB = 2048
     # --- pseudo labels: k-reciprocal Jaccard distance + DBSCAN, per modality (ClusterContrast / PGM)
     _C.MIOT.CLUSTER = CN()
     _C.MIOT.CLUSTER.EPS = 0.6  # DBSCAN radius (0.3 on RegDB)
@@ -27,6 +31,8 @@ def add_miot_config(cfg: CN) -> CN:
     _C.MIOT.CLUSTER.K1 = 30  # k-reciprocal neighbourhood
     _C.MIOT.CLUSTER.K2 = 6  # local query expansion
     _C.MIOT.CLUSTER.KNN_BACKEND = "auto"  # auto | faiss | faiss-gpu | torch | torch-cuda
+    # k-reciprocal Jaccard distance: scipy (CPU) | torch (on the model's device) | auto (torch on CUDA)
+    _C.MIOT.CLUSTER.JACCARD_BACKEND = "auto"
     # --- OTPA: cross-modality matching of prototypes
     _C.MIOT.MATCHER = CN()
     _C.MIOT.MATCHER.NAME = "ot"  # a name in fastreid_ext.matching.MATCHER_REGISTRY (ot | hungarian), or "none"
@@ -70,6 +76,8 @@ def miot_config_checks(cfg: CN) -> List[Check]:
         ("MIOT.WARMUP_RATIO", lambda v: 0 <= v <= 1, "in [0, 1]"),
         ("MIOT.ITERS", lambda v: v >= 0, ">= 0 (0: one pass over the data)"),
         ("MIOT.EXTRACT_BATCH", lambda v: v >= 1, ">= 1"),
+        ("MIOT.EXTRACT_CACHE_MB", lambda v: v >= 0, ">= 0 (0: no cache)"),
+        ("MIOT.CLUSTER.JACCARD_BACKEND", lambda v: v in ("auto", "scipy", "torch"), "auto, scipy or torch"),
         ("MIOT.CPAL.TRANSFER", lambda v: v in ("plan", "matches"), "'plan' or 'matches'"),
         ("MIOT.CROSS.WEIGHT", lambda v: v >= 0, ">= 0"),
         ("MIOT.CPAL.WEIGHT", lambda v: v >= 0, ">= 0"),

@@ -10,9 +10,10 @@ from fastreid.modeling.backbones import build_backbone
 from fastreid.modeling.meta_arch import META_ARCH_REGISTRY
 from torch import nn
 
+from fastreid_ext.engine.loop import PseudoLabelModel
 from fastreid_ext.utils import raise_on_any_rank
 
-from .losses import cross_prediction_alignment, prototype_contrast
+from .losses import cross_prediction_alignment, prototype_contrast, transfer_maps
 from .memory import PrototypeMemory
 
 RESNET_STAGES = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
@@ -33,12 +34,12 @@ def split_resnet(backbone: nn.Module, stem_depth: str = "conv1") -> Tuple[Tuple[
 
 
 @META_ARCH_REGISTRY.register()
-class MIOT(nn.Module):
+class MIOT(PseudoLabelModel):
     """Embeds images into L2-normalised features; in training, returns the MIOT losses.
 
     Inputs are fastreid batches: ``images`` (B, 3, H, W) in [0, 255], ``modalities`` (B,)
     (0 visible, 1 infrared) and, in training, ``index`` (B,) into the training set, whose
-    pseudo labels the loop sets with :meth:`set_pseudo_labels`.
+    pseudo labels, memories and matches the loop sets with :meth:`set_targets`.
     """
 
     def __init__(self, cfg):
@@ -67,22 +68,39 @@ class MIOT(nn.Module):
         self.register_buffer("infrared_to_visible", torch.zeros(0, dtype=torch.long), persistent=False)
         self.register_buffer("transfer_visible", torch.zeros(0, 0), persistent=False)
         self.register_buffer("transfer_infrared", torch.zeros(0, 0), persistent=False)
-        self.cross_weight = 0.0  # set by the loop: 0 in the warm-up stage or without matching
+        self.cross_weight = 0.0  # set with the targets: 0 in the warm-up stage or without matching
         self.cpal_weight = 0.0
+        m = cfg.MIOT
+        self.configured_cross_weight = m.CROSS.WEIGHT if m.CROSS.ENABLED else 0.0
+        self.configured_cpal_weight = m.CPAL.WEIGHT if m.CPAL.ENABLED else 0.0
+        self.cpal_transfer = m.CPAL.TRANSFER
 
     @property
     def device(self) -> torch.device:
         return self.pixel_mean.device
 
-    # ------------------------------------------------------------------ state set by the loop
+    # ---------------------------------------------------------------- targets set by the loop
     @torch.no_grad()
-    def set_pseudo_labels(self, labels: torch.Tensor) -> None:
-        self.pseudo_labels = labels.to(self.device, torch.long)
+    def set_targets(self, targets) -> None:
+        """This epoch's :class:`~miot.pseudo_labels.PseudoLabels`: the memories start from its
+        prototypes, sample indices map to its labels, and its matches (none: intra-modality
+        term only) give the cross-modality targets and the CPAL transfer maps."""
+        self.memory_visible.reset(targets.prototypes_visible)
+        self.memory_infrared.reset(targets.prototypes_infrared)
+        self.pseudo_labels = targets.labels().to(self.device)
+        matches = targets.matches
+        if matches is None:
+            empty = torch.zeros(0, dtype=torch.long)
+            self._set_matches(empty, empty, torch.zeros(0, 0), torch.zeros(0, 0), 0.0, 0.0)
+            return
+        transfer_v, transfer_r = transfer_maps(matches, len(targets.prototypes_visible),
+                                               len(targets.prototypes_infrared), self.cpal_transfer)
+        self._set_matches(matches.a_to_b, matches.b_to_a, transfer_v, transfer_r, self.configured_cross_weight,
+                          self.configured_cpal_weight)
 
-    @torch.no_grad()
-    def set_matches(self, visible_to_infrared: torch.Tensor, infrared_to_visible: torch.Tensor,
-                    transfer_visible: torch.Tensor, transfer_infrared: torch.Tensor,
-                    cross_weight: float, cpal_weight: float) -> None:
+    def _set_matches(self, visible_to_infrared: torch.Tensor, infrared_to_visible: torch.Tensor,
+                     transfer_visible: torch.Tensor, transfer_infrared: torch.Tensor,
+                     cross_weight: float, cpal_weight: float) -> None:
         """Matches (Kv,), (Kr,) and CPAL transfer maps (Kv, Kr), (Kr, Kv) of this epoch."""
         self.visible_to_infrared = visible_to_infrared.to(self.device, torch.long)
         self.infrared_to_visible = infrared_to_visible.to(self.device, torch.long)
@@ -90,10 +108,10 @@ class MIOT(nn.Module):
         self.transfer_infrared = transfer_infrared.to(self.device, torch.float32)
         self.cross_weight, self.cpal_weight = float(cross_weight), float(cpal_weight)
 
-    def clear_matches(self) -> None:
-        """No cross-modality matches: the epoch trains the intra-modality term only."""
-        empty = torch.zeros(0, dtype=torch.long)
-        self.set_matches(empty, empty, torch.zeros(0, 0), torch.zeros(0, 0), 0.0, 0.0)
+    def apply_updates(self) -> None:
+        """The memories' momentum updates queued by this step's forward pass."""
+        self.memory_visible.apply_updates()
+        self.memory_infrared.apply_updates()
 
     # ---------------------------------------------------------------------------- forward
     def embed(self, images: torch.Tensor, modalities: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from miot.diagnostics import cluster_purity, identity_alignment, matching_accuracy
+from fastreid_ext.cluster.diagnostics import cluster_purity, identity_alignment, matching_accuracy
 
 
 def test_cluster_purity_counts_majority_identities_over_clustered_samples():

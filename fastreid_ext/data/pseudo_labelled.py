@@ -3,7 +3,8 @@ from typing import Sequence
 
 import numpy as np
 
-from fastreid_ext.data import ImageListDataset, Sample
+from .common import ImageListDataset
+from .datasets.bases import Sample
 
 
 class PseudoLabelledTrainSet(ImageListDataset):
