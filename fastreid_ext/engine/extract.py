@@ -53,7 +53,8 @@ def extract_features(model: torch.nn.Module, loader: Iterable[Dict], flip: bool,
 class ImageBatchCache:
     """The batches of an inference loader kept in memory after the first pass, so that later
     passes decode and resize nothing. Test-time transforms are deterministic, so a cached pass
-    yields exactly the loader's batches; images in [0, 255] with integer values (what PIL
+    yields exactly the loader's batches, and it advances torch's global generator as a loader
+    pass does; images in [0, 255] with integer values (what PIL
     images give) are stored as uint8, four times smaller and lossless.
 
     Args:
@@ -76,6 +77,10 @@ class ImageBatchCache:
         """The loader's batches: from memory once a pass has been kept, else from the loader
         (keeping them when they fit)."""
         if self._batches is not None:
+            # a DataLoader iterator draws its base seed from torch's global generator; draw it
+            # too, so that the training's random stream (augmentation, sampling) is the same
+            # whether the images come from memory or from disk
+            torch.empty((), dtype=torch.int64).random_()
             for batch in self._batches:
                 yield dict(batch, images=batch["images"].to(torch.float32))
             return

@@ -91,3 +91,17 @@ def test_a_zero_limit_disables_the_cache(limit):
     list(cache.batches(loader))
     list(cache.batches(loader))
     assert loader.passes == 2 and not cache.filled
+
+
+def test_a_cached_pass_advances_the_global_generator_as_a_loader_pass_does():
+    from torch.utils.data import DataLoader
+
+    loader = DataLoader(batches(), batch_size=None)  # what a loader pass draws: its base seed
+    cache = ImageBatchCache(limit_mb=10)
+    list(cache.batches(loader))
+    torch.manual_seed(0)
+    list(loader)
+    after_loader = torch.get_rng_state()
+    torch.manual_seed(0)
+    list(cache.batches(loader))
+    assert cache.filled and torch.equal(torch.get_rng_state(), after_loader)

@@ -3,6 +3,7 @@ project through the ``fastreid_ext.projects`` entry point and trained by the too
 import importlib
 import json
 import sys
+from pathlib import Path
 
 import pytest
 from fastreid.engine.defaults import default_argument_parser
@@ -70,3 +71,11 @@ def test_the_second_methods_epochs_log_their_time_split(second_method_run):
         values = [r[f"time_{phase}"] for r in records if f"time_{phase}" in r]
         assert len(values) == 2 and all(v >= 0 for v in values), phase
     assert all(r["time_extract"] > 0 and r["time_cluster"] > 0 for r in records if "time_extract" in r)
+
+
+def test_the_log_shows_each_epochs_split_and_an_eta_with_the_hooks(second_method_run):
+    trainer, _, _ = second_method_run
+    log = (Path(trainer.cfg.OUTPUT_DIR) / "log.txt").read_text()
+    for epoch in (0, 1):
+        assert f"epoch {epoch} time: extract " in log and ", cluster " in log and ", train " in log
+    assert "(hooks included)" in log
