@@ -20,16 +20,26 @@ def cluster_purity(labels: np.ndarray, true_ids: np.ndarray) -> float:
     return sum(count for _, count in majority.values()) / int(clustered.sum())
 
 
+def correct_matches(labels_visible: np.ndarray, ids_visible: np.ndarray, labels_infrared: np.ndarray,
+                    ids_infrared: np.ndarray, infrared_to_visible: np.ndarray) -> np.ndarray:
+    """(Kr,) bool: infrared cluster r is matched to a visible cluster of its (majority) identity;
+    unmatched clusters (-1) are not."""
+    major_v, major_r = _majority_ids(labels_visible, ids_visible), _majority_ids(labels_infrared, ids_infrared)
+    correct = np.zeros(len(infrared_to_visible), dtype=bool)
+    for r, (rid, _) in major_r.items():
+        partner = int(infrared_to_visible[r])
+        correct[r] = partner >= 0 and major_v.get(partner, (None,))[0] == rid
+    return correct
+
+
 def matching_accuracy(labels_visible: np.ndarray, ids_visible: np.ndarray, labels_infrared: np.ndarray,
                       ids_infrared: np.ndarray, infrared_to_visible: np.ndarray) -> float:
     """Fraction of infrared clusters matched to a visible cluster of the same (majority) identity;
     unmatched infrared clusters count as wrong."""
-    major_v, major_r = _majority_ids(labels_visible, ids_visible), _majority_ids(labels_infrared, ids_infrared)
-    if not major_r:
+    if len(infrared_to_visible) == 0 or labels_infrared.max() < 0:
         return 0.0
-    correct = sum(1 for r, (rid, _) in major_r.items()
-                  if infrared_to_visible[r] >= 0 and major_v.get(int(infrared_to_visible[r]), (None,))[0] == rid)
-    return correct / len(major_r)
+    return float(correct_matches(labels_visible, ids_visible, labels_infrared, ids_infrared,
+                                 infrared_to_visible).mean())
 
 
 def identity_alignment(features_visible: np.ndarray, ids_visible: np.ndarray, features_infrared: np.ndarray,

@@ -1,6 +1,7 @@
 """Optimal-transport matching of cross-modality prototypes (OTPA) and a Hungarian baseline."""
-from .matchers import MATCHER_REGISTRY, CrossModalMatches, match_prototypes, prototype_cost
+from .matchers import MATCHER_REGISTRY, CrossModalMatches, match_prototypes, prototype_cost, select_matches
 from .sinkhorn import SinkhornConvergenceWarning, sinkhorn
 
 __all__ = ["MATCHER_REGISTRY", "CrossModalMatches", "match_prototypes", "SinkhornConvergenceWarning", "prototype_cost",
+           "select_matches",
            "sinkhorn"]

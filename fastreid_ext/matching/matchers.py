@@ -29,6 +29,8 @@ class CrossModalMatches:
     plan: (Ka, Kb) transport plan when the matcher has one (rows sum to 1/Ka, columns 1/Kb).
     iterations, marginal_error: the iterations and the final L1 marginal error of an iterative
     solver (the plan's), when the matcher has one.
+    a_candidates, b_candidates: each cluster's partner before the selection (threshold, mutual
+    check) dropped some, -1 where the matcher found none; for diagnostics of what was dropped.
     """
 
     a_to_b: torch.Tensor
@@ -38,6 +40,8 @@ class CrossModalMatches:
     plan: Optional[torch.Tensor] = None
     iterations: Optional[int] = None
     marginal_error: Optional[float] = None
+    a_candidates: Optional[torch.Tensor] = None
+    b_candidates: Optional[torch.Tensor] = None
 
     @property
     def num_matched_a(self) -> int:
@@ -60,36 +64,57 @@ def prototype_cost(protos_a: torch.Tensor, protos_b: torch.Tensor) -> torch.Tens
     return 1.0 - F.normalize(protos_a, dim=1) @ F.normalize(protos_b, dim=1).t()
 
 
-def _threshold(index: torch.Tensor, confidence: torch.Tensor, threshold: float):
-    keep = confidence >= threshold
-    return torch.where(keep, index, torch.full_like(index, -1)), torch.where(keep, confidence, torch.zeros_like(confidence))
+def select_matches(a_to_b: torch.Tensor, a_conf: torch.Tensor, b_to_a: torch.Tensor, b_conf: torch.Tensor,
+                   threshold: float = 0.0, mutual: bool = False, **scalars) -> CrossModalMatches:
+    """Keep the reliable matches: a match whose confidence is at least ``threshold``, and with
+    ``mutual`` only pairs whose two directions agree (i -> j and j -> i), each direction above
+    the threshold; a dropped match becomes -1 with confidence 0, its cluster keeps its
+    intra-modality term only. The partners before selection are kept as the candidates.
+
+    Args:
+        a_to_b, a_conf: (Ka,) partner in B of each cluster of A (-1: none) and its confidence.
+        b_to_a, b_conf: (Kb,) likewise from B.
+        scalars: ``plan``, ``iterations``, ``marginal_error`` passed on to the result.
+    """
+    keep_a, keep_b = (a_to_b >= 0) & (a_conf >= threshold), (b_to_a >= 0) & (b_conf >= threshold)
+    if mutual:
+        rows_a, rows_b = torch.arange(len(a_to_b), device=a_to_b.device), torch.arange(len(b_to_a), device=b_to_a.device)
+        partner_a, partner_b = a_to_b.clamp_min(0), b_to_a.clamp_min(0)
+        keep_a, keep_b = (keep_a & (b_to_a[partner_a] == rows_a) & keep_b[partner_a],
+                          keep_b & (a_to_b[partner_b] == rows_b) & keep_a[partner_b])
+    unmatched_a, unmatched_b = torch.full_like(a_to_b, -1), torch.full_like(b_to_a, -1)
+    return CrossModalMatches(torch.where(keep_a, a_to_b, unmatched_a), torch.where(keep_b, b_to_a, unmatched_b),
+                             torch.where(keep_a, a_conf, torch.zeros_like(a_conf)),
+                             torch.where(keep_b, b_conf, torch.zeros_like(b_conf)),
+                             a_candidates=a_to_b.clone(), b_candidates=b_to_a.clone(), **scalars)
 
 
 @MATCHER_REGISTRY.register()
 def ot(protos_a: torch.Tensor, protos_b: torch.Tensor, reg: float = 0.05, max_iter: int = 10000,
-       tol: float = 1e-6, threshold: float = 0.0, **_) -> CrossModalMatches:
+       tol: float = 1e-6, threshold: float = 0.0, mutual: bool = False, **_) -> CrossModalMatches:
     """OTPA: entropic OT with uniform marginals between the prototypes (every cluster gets
     mass, so unequal Ka != Kb is handled: several clusters of the larger side may map to one
-    of the smaller side). Cluster i of A goes to argmax_j Q_ij with confidence Ka·Q_ij (the
-    share of its mass sent there), cluster j of B to argmax_i Q_ij with confidence Kb·Q_ij;
-    matches below ``threshold`` are dropped. An unconverged Sinkhorn warns
+    of the smaller side). Cluster i of A goes to argmax_j Q_ij with confidence Q_ij / Σ_j Q_ij
+    (the share of its row's mass sent there: Ka·Q_ij at convergence), cluster j of B to
+    argmax_i Q_ij with confidence Q_ij / Σ_i Q_ij; the same scale in [0, 1] for both directions
+    and any Ka, Kb. :func:`select_matches` keeps those above ``threshold`` (and, with
+    ``mutual``, the pairs whose directions agree). An unconverged Sinkhorn warns
     (:class:`SinkhornConvergenceWarning`); its iterations and marginal error are returned."""
     cost = prototype_cost(protos_a, protos_b).double()
     plan, log = sinkhorn(cost, reg=reg, max_iter=max_iter, tol=tol, log=True)
-    ka, kb = plan.shape
-    a_conf, a_to_b = (plan * ka).max(dim=1)
-    b_conf, b_to_a = (plan * kb).max(dim=0)
-    a_to_b, a_conf = _threshold(a_to_b, a_conf.clamp(max=1.0), threshold)
-    b_to_a, b_conf = _threshold(b_to_a, b_conf.clamp(max=1.0), threshold)
-    return CrossModalMatches(a_to_b, b_to_a, a_conf.to(protos_a.dtype), b_conf.to(protos_a.dtype),
-                             plan.to(protos_a.dtype), log["iterations"], log["err"])
+    a_conf, a_to_b = (plan / plan.sum(dim=1, keepdim=True).clamp_min(1e-300)).max(dim=1)
+    b_conf, b_to_a = (plan / plan.sum(dim=0, keepdim=True).clamp_min(1e-300)).max(dim=0)
+    return select_matches(a_to_b, a_conf.to(protos_a.dtype), b_to_a, b_conf.to(protos_a.dtype), threshold, mutual,
+                          plan=plan.to(protos_a.dtype), iterations=log["iterations"], marginal_error=log["err"])
 
 
 @MATCHER_REGISTRY.register()
-def hungarian(protos_a: torch.Tensor, protos_b: torch.Tensor, threshold: float = 0.0, **_) -> CrossModalMatches:
+def hungarian(protos_a: torch.Tensor, protos_b: torch.Tensor, threshold: float = 0.0, mutual: bool = False,
+              **_) -> CrossModalMatches:
     """One-to-one matching minimising the total cost (``scipy.optimize.linear_sum_assignment``),
     the baseline of PGM-style methods: the surplus of the larger side stays unmatched. The
-    confidence of a match is the cosine similarity of its prototypes (clipped to [0, 1])."""
+    confidence of a match is the cosine similarity of its prototypes (clipped to [0, 1]);
+    one-to-one matches are always mutual."""
     cost = prototype_cost(protos_a, protos_b)
     rows, cols = linear_sum_assignment(cost.detach().cpu().double().numpy())
     device = protos_a.device
@@ -102,19 +127,18 @@ def hungarian(protos_a: torch.Tensor, protos_b: torch.Tensor, threshold: float =
     similarity = (1.0 - cost[rows_t, cols_t]).clamp(0.0, 1.0).to(protos_a.dtype)
     a_to_b[rows_t], b_to_a[cols_t] = cols_t, rows_t
     a_conf[rows_t], b_conf[cols_t] = similarity, similarity
-    a_to_b, a_conf = _threshold(a_to_b, a_conf, threshold)
-    b_to_a, b_conf = _threshold(b_to_a, b_conf, threshold)
-    return CrossModalMatches(a_to_b, b_to_a, a_conf, b_conf)
+    return select_matches(a_to_b, a_conf, b_to_a, b_conf, threshold, mutual)
 
 
 @MATCHER_REGISTRY.register()
 def two_round_hungarian(protos_a: torch.Tensor, protos_b: torch.Tensor, threshold: float = 0.0,
-                        **_) -> CrossModalMatches:
+                        mutual: bool = False, **_) -> CrossModalMatches:
     """PGM's matching (Wu & Ye, CVPR 2023, "progressive graph matching"): a one-to-one Hungarian
     round on the cost exp(−cos), then further Hungarian rounds between the larger side's
     still unmatched clusters and all of the smaller side, until every cluster of the larger
     side has a partner (two rounds when it is at most twice as large). The smaller side keeps
-    its first-round partner. Confidences are the cosine similarities (clipped to [0, 1])."""
+    its first-round partner. Confidences are the cosine similarities (clipped to [0, 1]);
+    ``mutual`` keeps the first round's one-to-one pairs only."""
     similarity = 1.0 - prototype_cost(protos_a, protos_b)
     cost = torch.exp(-similarity).detach().cpu().double().numpy()
     swap = cost.shape[0] < cost.shape[1]  # work with the larger side as rows
@@ -138,9 +162,7 @@ def two_round_hungarian(protos_a: torch.Tensor, protos_b: torch.Tensor, threshol
     a_to_b, a_conf, b_to_a, b_conf = to_smaller, larger_conf, to_larger, smaller_conf
     if swap:
         a_to_b, a_conf, b_to_a, b_conf = to_larger, smaller_conf, to_smaller, larger_conf
-    a_to_b, a_conf = _threshold(a_to_b, a_conf, threshold)
-    b_to_a, b_conf = _threshold(b_to_a, b_conf, threshold)
-    return CrossModalMatches(a_to_b, b_to_a, a_conf, b_conf)
+    return select_matches(a_to_b, a_conf, b_to_a, b_conf, threshold, mutual)
 
 
 def match_prototypes(protos_a: torch.Tensor, protos_b: torch.Tensor, method: str = "ot", **options) -> CrossModalMatches:
@@ -150,7 +172,7 @@ def match_prototypes(protos_a: torch.Tensor, protos_b: torch.Tensor, method: str
         protos_a: (Ka, D) prototypes of modality A (e.g. visible cluster means).
         protos_b: (Kb, D) prototypes of modality B; both are L2-normalised here.
         method: a name in ``MATCHER_REGISTRY`` ("ot", "hungarian", or one registered elsewhere).
-        **options: passed to the matcher (``reg``, ``max_iter``, ``tol``, ``threshold``).
+        **options: passed to the matcher (``reg``, ``max_iter``, ``tol``, ``threshold``, ``mutual``).
     """
     try:
         matcher = MATCHER_REGISTRY.get(method)

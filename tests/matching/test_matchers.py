@@ -96,3 +96,68 @@ def test_two_round_hungarian_matches_three_times_larger_sides_in_three_rounds():
     a = torch.cat([protos + 0.05 * torch.randn(3, 32, generator=noise) for _ in range(3)])  # 9 clusters
     matches = match_prototypes(a, protos, method="two_round_hungarian")
     assert torch.equal(matches.a_to_b, torch.arange(9) % 3) and matches.num_matched_b == 3
+
+
+def brute_force_selection(a_to_b, a_conf, b_to_a, b_conf, threshold, mutual):
+    """Reference: loop over the clusters of each side."""
+    keep_a, keep_b = [], []
+    for i, j in enumerate(a_to_b.tolist()):
+        ok = j >= 0 and a_conf[i] >= threshold
+        if mutual:
+            ok = ok and b_to_a[j] == i and b_conf[j] >= threshold
+        keep_a.append(j if ok else -1)
+    for j, i in enumerate(b_to_a.tolist()):
+        ok = i >= 0 and b_conf[j] >= threshold
+        if mutual:
+            ok = ok and a_to_b[i] == j and a_conf[i] >= threshold
+        keep_b.append(i if ok else -1)
+    return keep_a, keep_b
+
+
+def test_the_selection_keeps_exactly_the_mutual_pairs_above_the_threshold_on_a_hand_made_plan():
+    from fastreid_ext.matching import select_matches
+
+    # A0 <-> B1 mutual and confident; A1 -> B1 but B1 -> A0 (not mutual); A2 <-> B0 mutual but B0 weak
+    a_to_b, a_conf = torch.tensor([1, 1, 0]), torch.tensor([0.9, 0.8, 0.7])
+    b_to_a, b_conf = torch.tensor([2, 0]), torch.tensor([0.3, 0.95])
+    selected = select_matches(a_to_b, a_conf, b_to_a, b_conf, threshold=0.5, mutual=True)
+    assert selected.a_to_b.tolist() == [1, -1, -1] and selected.b_to_a.tolist() == [-1, 0]
+    assert selected.a_confidence.tolist() == pytest.approx([0.9, 0.0, 0.0])
+    assert selected.a_candidates.tolist() == [1, 1, 0] and selected.b_candidates.tolist() == [2, 0]
+    without_mutual = select_matches(a_to_b, a_conf, b_to_a, b_conf, threshold=0.5)
+    assert without_mutual.a_to_b.tolist() == [1, 1, 0] and without_mutual.b_to_a.tolist() == [-1, 0]
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("threshold,mutual", [(0.0, True), (0.4, True), (0.4, False)])
+def test_ot_selection_equals_the_brute_force_rule_on_its_own_plan(seed, threshold, mutual):
+    g = torch.Generator().manual_seed(seed)
+    protos_a, protos_b = torch.randn(9, 16, generator=g), torch.randn(6, 16, generator=g)  # Ka != Kb
+    matches = match_prototypes(protos_a, protos_b, method="ot", reg=0.1, threshold=threshold, mutual=mutual)
+    plan = matches.plan.double()
+    a_conf, a_to_b = (plan / plan.sum(1, keepdim=True)).max(1)
+    b_conf, b_to_a = (plan / plan.sum(0, keepdim=True)).max(0)
+    expected_a, expected_b = brute_force_selection(a_to_b, a_conf.tolist(), b_to_a, b_conf.tolist(), threshold, mutual)
+    assert matches.a_to_b.tolist() == expected_a and matches.b_to_a.tolist() == expected_b
+    assert ((matches.a_confidence > 0) == (matches.a_to_b >= 0)).all()
+
+
+def test_ot_confidences_are_row_and_column_shares_of_the_plan_in_both_directions():
+    protos_a, protos_b, perm = planted(k=6)
+    protos_a = torch.cat([protos_a, protos_a[:3]])  # Ka = 9, Kb = 6
+    matches = match_prototypes(protos_a, protos_b, method="ot")
+    plan = matches.plan.double()
+    rows = torch.arange(9)
+    expected_a = plan[rows, matches.a_to_b] / plan.sum(1)
+    torch.testing.assert_close(matches.a_confidence.double(), expected_a, atol=1e-6, rtol=0)
+    cols = torch.arange(6)
+    torch.testing.assert_close(matches.b_confidence.double(), plan[matches.b_to_a, cols] / plan.sum(0), atol=1e-6,
+                               rtol=0)
+
+
+def test_mutual_two_round_hungarian_keeps_the_one_to_one_round_only():
+    protos_a, protos_b, _ = planted(k=4)
+    protos_a = torch.cat([protos_a, protos_a[:2] + 0.01])  # Ka = 6: two clusters get a second-round partner
+    full = match_prototypes(protos_a, protos_b, method="two_round_hungarian")
+    mutual = match_prototypes(protos_a, protos_b, method="two_round_hungarian", mutual=True)
+    assert full.num_matched_a == 6 and mutual.num_matched_a == 4 == mutual.num_matched_b

@@ -39,7 +39,13 @@ def add_miot_config(cfg: CN) -> CN:
     _C.MIOT.MATCHER.REG = 0.05  # entropic regularisation ε of the uniform-prior OT
     _C.MIOT.MATCHER.MAX_ITER = 10000  # Sinkhorn iterations at most (near-permutation costs need thousands)
     _C.MIOT.MATCHER.TOL = 1e-6  # Sinkhorn stopping threshold on the marginal error
-    _C.MIOT.MATCHER.THRESHOLD = 0.0  # drop matches whose normalised plan mass is below τ_match
+    # OTPA "selects" matched prototypes (paper's text): a match's confidence is the share of its
+    # cluster's plan mass sent to the partner (row- or column-normalised plan, in [0, 1] for both
+    # directions and any Kv, Kr; the prototypes' cosine for Hungarian matchers); matches below the
+    # threshold are dropped, and with MUTUAL only pairs whose two directions agree are kept.
+    # Dropped clusters keep the intra-modality term only. 0 / False: every cluster matched (today's).
+    _C.MIOT.MATCHER.THRESHOLD = 0.0
+    _C.MIOT.MATCHER.MUTUAL = False
     # --- PBCL: prototype-based contrastive learning
     _C.MIOT.TEMP = 0.05  # temperature τ of the prototype softmax (ClusterContrast)
     _C.MIOT.MOMENTUM = 0.1  # memory momentum μ: m <- μ m + (1 - μ) f (ClusterContrast 0.1; PGM's code 0.2)

@@ -60,7 +60,8 @@ def match_clusters(clusters: EpochTargets, cfg: CfgNode) -> PseudoLabels:
     matches = None
     if m.NAME.lower() != "none" and clusters.epoch >= matching_starts_at(cfg):
         matches = match_prototypes(clusters.prototypes_visible, clusters.prototypes_infrared, method=m.NAME,
-                                   reg=m.REG, max_iter=m.MAX_ITER, tol=m.TOL, threshold=m.THRESHOLD)
+                                   reg=m.REG, max_iter=m.MAX_ITER, tol=m.TOL, threshold=m.THRESHOLD,
+                                   mutual=m.MUTUAL)
     return PseudoLabels(clusters.epoch, clusters.labels_visible, clusters.labels_infrared,
                         clusters.prototypes_visible, clusters.prototypes_infrared, dict(clusters.timings),
                         matches=matches)
