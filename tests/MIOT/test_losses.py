@@ -92,6 +92,23 @@ def test_cpal_gradient_reaches_each_prediction_only_through_its_own_kl_term():
     torch.testing.assert_close(own.grad[0], expected_own, atol=1e-6, rtol=1e-5)
 
 
+def test_to_cross_cpal_trains_only_the_cross_modality_prediction_towards_the_own_one():
+    own = torch.tensor([[0.2, -0.1]], requires_grad=True)
+    other = torch.tensor([[0.0, 0.4, 0.1]], requires_grad=True)
+    transfer = torch.tensor([[0.5, 0.5, 0.0], [0.0, 0.2, 0.8]])
+    tau = 0.5
+    loss = cross_prediction_alignment(own, other, transfer, torch.tensor([0]), tau, direction="to_cross")
+    p_own, p_other = softmax(own[0].tolist(), tau), softmax(other[0].tolist(), tau)
+    p_map = [sum(p_own[i] * transfer[i, j].item() for i in range(2)) for j in range(3)]
+    assert loss.item() == pytest.approx(kl(p_map, p_other), rel=1e-5)
+    loss.backward()
+    assert own.grad is None or not own.grad.any()  # the own-modality side only teaches
+    expected = (torch.tensor(p_other) - torch.tensor(p_map)) / tau  # d KL(sg(p_map) || softmax(z/τ)) / dz
+    torch.testing.assert_close(other.grad[0], expected, atol=1e-6, rtol=1e-5)
+    with pytest.raises(ValueError, match="CPAL direction must be one of"):
+        cross_prediction_alignment(own, other, transfer, torch.tensor([0]), tau, direction="both")
+
+
 def test_plan_transfer_rows_are_row_normalised_and_dropped_matches_are_zero():
     plan = torch.tensor([[0.30, 0.03], [0.02, 0.15], [0.01, 0.16]], dtype=torch.float64)  # Kv=3, Kr=2
     matches = CrossModalMatches(torch.tensor([0, 1, -1]), torch.tensor([0, 2]), torch.zeros(3), torch.zeros(2),

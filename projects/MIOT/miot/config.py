@@ -7,6 +7,8 @@ from fastreid_ext.config_check import Check
 from fastreid_ext.matching import MATCHER_REGISTRY
 from fastreid_ext.utils import registered_names
 
+from .losses import CPAL_DIRECTIONS
+
 
 def add_miot_config(cfg: CN) -> CN:
     """Add the ``MIOT`` node to a fastreid config (in place) and return it."""
@@ -57,6 +59,11 @@ def add_miot_config(cfg: CN) -> CN:
     _C.MIOT.CPAL.ENABLED = True  # L_cpal (stage 2, needs a matcher)
     _C.MIOT.CPAL.WEIGHT = 0.5  # λ_cpal
     _C.MIOT.CPAL.TRANSFER = "plan"  # map predictions through the row-normalised plan ("plan") or the matches ("matches")
+    # which prediction CPAL trains: both, each towards the other detached ("symmetric", our first
+    # reading), or only the cross-modality one, towards the detached own-modality one ("to_cross":
+    # the own side, trained on purer clusters, teaches); the paper's equations are not available
+    _C.MIOT.CPAL.DIRECTION = "symmetric"
+    _C.MIOT.CPAL.TEMP = 0.0  # CPAL's softmax temperature; 0: MIOT.TEMP
     # --- diagnostics (data sets with ground truth, e.g. SynVI; never used for training)
     _C.MIOT.DIAGNOSTICS = True  # log cluster purity and matching accuracy when true identities are known
     return cfg
@@ -85,6 +92,8 @@ def miot_config_checks(cfg: CN) -> List[Check]:
         ("MIOT.EXTRACT_CACHE_MB", lambda v: v >= 0, ">= 0 (0: no cache)"),
         ("MIOT.CLUSTER.JACCARD_BACKEND", lambda v: v in ("auto", "scipy", "torch"), "auto, scipy or torch"),
         ("MIOT.CPAL.TRANSFER", lambda v: v in ("plan", "matches"), "'plan' or 'matches'"),
+        ("MIOT.CPAL.DIRECTION", lambda v: v in CPAL_DIRECTIONS, f"one of {list(CPAL_DIRECTIONS)}"),
+        ("MIOT.CPAL.TEMP", lambda v: v >= 0, ">= 0 (0: MIOT.TEMP)"),
         ("MIOT.CROSS.WEIGHT", lambda v: v >= 0, ">= 0"),
         ("MIOT.CPAL.WEIGHT", lambda v: v >= 0, ">= 0"),
     ]

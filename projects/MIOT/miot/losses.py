@@ -34,13 +34,20 @@ def transfer_matrix_from_matches(own_to_other: torch.Tensor, num_other: int) -> 
     return transfer
 
 
+CPAL_DIRECTIONS = ("symmetric", "to_cross")
+
+
 def cross_prediction_alignment(own_logits: torch.Tensor, other_logits: torch.Tensor, transfer: torch.Tensor,
-                               targets: torch.Tensor, temperature: float, eps: float = 1e-8) -> torch.Tensor:
-    """CPAL over the matched clusters: symmetric KL between the own-modality prediction mapped
-    to the other modality, p_map = softmax(f·M_own/τ) T, and the other-modality prediction
-    p_other = softmax(f·M_other/τ), each direction with the other side detached:
-    0.5 [KL(sg(p_map) || p_other) + KL(sg(p_other) || p_map)], averaged over the samples that
-    take part.
+                               targets: torch.Tensor, temperature: float, eps: float = 1e-8,
+                               direction: str = "symmetric") -> torch.Tensor:
+    """CPAL over the matched clusters between the own-modality prediction mapped to the other
+    modality, p_map = softmax(f·M_own/τ) T, and the other-modality prediction
+    p_other = softmax(f·M_other/τ), averaged over the samples that take part:
+
+    - ``symmetric``: 0.5 [KL(sg(p_map) || p_other) + KL(sg(p_other) || p_map)], each direction
+      with the other side detached (both predictions are trained);
+    - ``to_cross``: KL(sg(p_map) || p_other): only the cross-modality prediction is trained,
+      towards the own-modality one (the purer side teaches).
 
     Only matched clusters take part: own clusters whose row of T is non-zero (a dropped or
     missing match has a zero row), other clusters that some matched row reaches. The own
@@ -52,6 +59,8 @@ def cross_prediction_alignment(own_logits: torch.Tensor, other_logits: torch.Ten
             rows of matched clusters summing to 1, rows of unmatched ones zero.
         targets: (B,) each sample's own cluster, -1 for outliers.
     """
+    if direction not in CPAL_DIRECTIONS:
+        raise ValueError(f"CPAL direction must be one of {CPAL_DIRECTIONS}, got {direction!r}")
     matched = transfer.sum(dim=1) > 0  # (K_own,)
     valid = (targets >= 0) & matched[targets.clamp_min(0)]
     if not bool(valid.any()):
@@ -64,6 +73,8 @@ def cross_prediction_alignment(own_logits: torch.Tensor, other_logits: torch.Ten
     log_p_mapped = torch.log(p_mapped.clamp_min(eps))
     p_other = log_p_other.exp()
     kl_to_other = (p_mapped.detach() * (torch.log(p_mapped.detach().clamp_min(eps)) - log_p_other)).sum(1)
+    if direction == "to_cross":
+        return kl_to_other.mean()
     kl_to_mapped = (p_other.detach() * (log_p_other.detach() - log_p_mapped)).sum(1)
     return 0.5 * (kl_to_other + kl_to_mapped).mean()
 

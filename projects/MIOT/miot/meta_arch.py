@@ -74,6 +74,8 @@ class MIOT(PseudoLabelModel):
         self.configured_cross_weight = m.CROSS.WEIGHT if m.CROSS.ENABLED else 0.0
         self.configured_cpal_weight = m.CPAL.WEIGHT if m.CPAL.ENABLED else 0.0
         self.cpal_transfer = m.CPAL.TRANSFER
+        self.cpal_temperature = m.CPAL.TEMP if m.CPAL.TEMP > 0 else m.TEMP
+        self.cpal_direction = m.CPAL.DIRECTION
 
     @property
     def device(self) -> torch.device:
@@ -177,8 +179,8 @@ class MIOT(PseudoLabelModel):
                 clustered = y >= 0
                 cross_targets = torch.where(clustered, own_to_other[y.clamp_min(0)], no_update)
                 cross.append(prototype_contrast(other_logits, cross_targets, self.temperature) * f.shape[0])
-                cpal.append(cross_prediction_alignment(own_logits, other_logits, transfer, y, self.temperature)
-                            * f.shape[0])
+                cpal.append(cross_prediction_alignment(own_logits, other_logits, transfer, y, self.cpal_temperature,
+                                                       direction=self.cpal_direction) * f.shape[0])
         batch = features.shape[0]
         losses = {"loss_intra": sum(intra) / batch}
         if cross:
