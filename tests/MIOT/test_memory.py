@@ -1,4 +1,5 @@
 """Prototype memory: similarities forward, gradient, queued momentum update applied after the step."""
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -71,3 +72,51 @@ def test_vectorised_updates_equal_the_sequential_definition_in_queue_order():
     # the order matters: the same samples applied in reverse order give another memory
     backwards = sequential_update(initial, 0.2, [(x.flip(0), y.flip(0)) for x, y in reversed(queued)])
     assert not torch.allclose(backwards, expected, atol=1e-3)
+
+
+def _model_with_one_match(update_other: bool, alternate: bool = False, epoch: int = 1):
+    import numpy as np
+
+    from conftest_helpers import tiny_miot_model
+    from fastreid_ext.matching import select_matches
+    from miot.pseudo_labels import PseudoLabels
+
+    model = tiny_miot_model()
+    model.update_other_memory, model.alternate_cross = update_other, alternate
+    g = torch.Generator().manual_seed(0)
+    matches = select_matches(torch.tensor([1, 0]), torch.ones(2), torch.tensor([1, 0, -1]),
+                             torch.tensor([1.0, 1.0, 0.0]))  # visible 0 <-> infrared 1, visible 1 <-> infrared 0
+    model.set_targets(PseudoLabels(epoch, np.array([0, 0]), np.array([2, 2]), torch.randn(2, 512, generator=g),
+                                   torch.randn(3, 512, generator=g), matches=matches))
+    batch = {"images": torch.rand(2, 3, 32, 16, generator=g) * 255, "modalities": torch.tensor([0, 0]),
+             "index": torch.tensor([0, 1])}  # two visible images of visible cluster 0
+    return model, batch
+
+
+def test_the_cross_update_moves_the_other_memory_at_the_matched_row_and_nowhere_else():
+    model, batch = _model_with_one_match(update_other=True)
+    before = model.memory_infrared.features.clone()
+    features = model.embed(batch["images"], batch["modalities"])
+    sum(model.losses(features, torch.tensor([0, 0]), batch["modalities"]).values()).backward()
+    model.apply_updates()
+    after = model.memory_infrared.features
+    assert torch.equal(after[[0, 2]], before[[0, 2]])  # unmatched rows untouched
+    expected = before[1]
+    for f in features.detach():  # visible cluster 0 is matched to infrared row 1: both samples, in order
+        expected = torch.nn.functional.normalize(0.1 * expected + 0.9 * f, dim=0)
+    torch.testing.assert_close(after[1], expected)
+
+    model, batch = _model_with_one_match(update_other=False)
+    before = model.memory_infrared.features.clone()
+    features = model.embed(batch["images"], batch["modalities"])
+    sum(model.losses(features, torch.tensor([0, 0]), batch["modalities"]).values()).backward()
+    model.apply_updates()
+    assert torch.equal(model.memory_infrared.features, before)  # without the key the other memory stays
+
+
+@pytest.mark.parametrize("epoch,takes_cross", [(0, True), (1, False)])
+def test_alternation_gives_the_cross_term_to_visible_samples_in_even_epochs_only(epoch, takes_cross):
+    model, batch = _model_with_one_match(update_other=False, alternate=True, epoch=epoch)
+    features = model.embed(batch["images"], batch["modalities"])
+    losses = model.losses(features, torch.tensor([0, 0]), batch["modalities"])
+    assert (losses["loss_cross"].item() > 0) == takes_cross

@@ -53,7 +53,13 @@ def add_miot_config(cfg: CN) -> CN:
     _C.MIOT.MOMENTUM = 0.1  # memory momentum μ: m <- μ m + (1 - μ) f (ClusterContrast 0.1; PGM's code 0.2)
     _C.MIOT.CROSS = CN()
     _C.MIOT.CROSS.ENABLED = True  # cross-modality term L_cross (stage 2)
-    _C.MIOT.CROSS.WEIGHT = 1.0  # λ_cross
+    _C.MIOT.CROSS.WEIGHT = 1.0  # λ_cross (PGM's code: 0.25)
+    # the cross term also moves the other modality's memory at the matched row towards this
+    # modality's features, so the two memories approach each other (PGM's code, cm.py); False: ours
+    _C.MIOT.CROSS.UPDATE_OTHER_MEMORY = False
+    # one direction of the cross term per epoch: visible samples in even epochs, infrared in odd
+    # ones (PGM's code, trainers.py "alternate"); False: both directions every epoch
+    _C.MIOT.CROSS.ALTERNATE = False
     # --- CPAL: cross prediction alignment
     _C.MIOT.CPAL = CN()
     _C.MIOT.CPAL.ENABLED = True  # L_cpal (stage 2, needs a matcher)

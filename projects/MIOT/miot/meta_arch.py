@@ -76,6 +76,9 @@ class MIOT(PseudoLabelModel):
         self.cpal_transfer = m.CPAL.TRANSFER
         self.cpal_temperature = m.CPAL.TEMP if m.CPAL.TEMP > 0 else m.TEMP
         self.cpal_direction = m.CPAL.DIRECTION
+        self.update_other_memory = m.CROSS.UPDATE_OTHER_MEMORY
+        self.alternate_cross = m.CROSS.ALTERNATE
+        self.cross_modalities = (0, 1)  # whose samples take the cross term this epoch
 
     @property
     def device(self) -> torch.device:
@@ -90,6 +93,7 @@ class MIOT(PseudoLabelModel):
         self.memory_visible.reset(targets.prototypes_visible)
         self.memory_infrared.reset(targets.prototypes_infrared)
         self.pseudo_labels = targets.labels().to(self.device)
+        self.cross_modalities = (targets.epoch % 2,) if self.alternate_cross else (0, 1)  # PGM: odd epochs infrared
         matches = targets.matches
         if matches is None:
             empty = torch.zeros(0, dtype=torch.long)
@@ -164,7 +168,10 @@ class MIOT(PseudoLabelModel):
 
     def losses(self, features: torch.Tensor, labels: torch.Tensor, modalities: torch.Tensor) -> Dict[str, torch.Tensor]:
         """PBCL (intra + cross) and CPAL against the memories; labels (B,) index each sample's
-        own-modality prototype (-1 = outlier)."""
+        own-modality prototype (-1 = outlier). The cross term counts for the samples of
+        ``cross_modalities`` (both, or this epoch's with ``MIOT.CROSS.ALTERNATE``); with
+        ``MIOT.CROSS.UPDATE_OTHER_MEMORY`` it also queues a momentum update of the other
+        modality's memory at each sample's matched row (PGM)."""
         intra, cross, cpal = [], [], []
         sides = ((0, self.memory_visible, self.memory_infrared, self.visible_to_infrared, self.transfer_visible),
                  (1, self.memory_infrared, self.memory_visible, self.infrared_to_visible, self.transfer_infrared))
@@ -175,9 +182,10 @@ class MIOT(PseudoLabelModel):
             intra.append(prototype_contrast(own_logits, y, self.temperature) * f.shape[0])
             if self.cross_weight > 0 or self.cpal_weight > 0:
                 no_update = torch.full_like(y, -1)
-                other_logits = other(f, no_update)
-                clustered = y >= 0
-                cross_targets = torch.where(clustered, own_to_other[y.clamp_min(0)], no_update)
+                cross_targets = torch.where(y >= 0, own_to_other[y.clamp_min(0)], no_update)
+                if modality not in self.cross_modalities:
+                    cross_targets = no_update
+                other_logits = other(f, cross_targets if self.update_other_memory else no_update)
                 cross.append(prototype_contrast(other_logits, cross_targets, self.temperature) * f.shape[0])
                 cpal.append(cross_prediction_alignment(own_logits, other_logits, transfer, y, self.cpal_temperature,
                                                        direction=self.cpal_direction) * f.shape[0])
