@@ -83,7 +83,7 @@ class MIOT(PseudoLabelModel):
         self.configured_cross_weight = m.CROSS.WEIGHT if m.CROSS.ENABLED else 0.0
         self.configured_cpal_weight = m.CPAL.WEIGHT if m.CPAL.ENABLED else 0.0
         self.cpal_transfer = m.CPAL.TRANSFER
-        self.cpal_temperature = m.CPAL.TEMP if m.CPAL.TEMP > 0 else m.TEMP
+        self.cpal_temperature = m.CPAL.TEMP  # 0: the PBCL temperature (self.temperature)
         self.cpal_direction = m.CPAL.DIRECTION
         self.update_other_memory = m.CROSS.UPDATE_OTHER_MEMORY
         self.alternate_cross = m.CROSS.ALTERNATE
@@ -182,6 +182,7 @@ class MIOT(PseudoLabelModel):
         ``MIOT.CROSS.UPDATE_OTHER_MEMORY`` it also queues a momentum update of the other
         modality's memory at each sample's matched row (PGM)."""
         intra, cross, cpal = [], [], []
+        cpal_temperature = self.cpal_temperature if self.cpal_temperature > 0 else self.temperature
         sides = ((0, self.memory_visible, self.memory_infrared, self.visible_to_infrared, self.transfer_visible),
                  (1, self.memory_infrared, self.memory_visible, self.infrared_to_visible, self.transfer_infrared))
         for modality, own, other, own_to_other, transfer in sides:
@@ -196,7 +197,7 @@ class MIOT(PseudoLabelModel):
                     cross_targets = no_update
                 other_logits = other(f, cross_targets if self.update_other_memory else no_update)
                 cross.append(prototype_contrast(other_logits, cross_targets, self.temperature) * f.shape[0])
-                cpal.append(cross_prediction_alignment(own_logits, other_logits, transfer, y, self.cpal_temperature,
+                cpal.append(cross_prediction_alignment(own_logits, other_logits, transfer, y, cpal_temperature,
                                                        direction=self.cpal_direction) * f.shape[0])
         batch = features.shape[0]
         losses = {"loss_intra": sum(intra) / batch}

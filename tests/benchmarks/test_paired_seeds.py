@@ -1,0 +1,42 @@
+"""benchmarks/paired_seeds.py: the intervals and paired differences its tables print."""
+import importlib
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from conftest_helpers import REPO
+
+
+@pytest.fixture
+def paired(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    return importlib.import_module("paired_seeds")
+
+
+def test_the_interval_is_the_t_interval_of_the_mean(paired):
+    values = [50.1, 47.3, 55.0, 49.8, 52.2]
+    mean, half = paired.interval(values)
+    low, high = stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values))
+    assert mean == pytest.approx(np.mean(values)) and half == pytest.approx((high - low) / 2)
+    assert np.isnan(paired.interval([3.0])[1])
+
+
+def test_the_paired_difference_removes_what_the_seeds_share(paired):
+    reference = np.array([40.0, 60.0, 45.0, 70.0, 55.0])  # seeds differ by a lot
+    variant = reference + np.array([2.0, 2.5, 1.5, 2.0, 2.0])  # the variant adds ~2 on every seed
+    mean, half = paired.paired_difference(variant, reference)
+    assert mean == pytest.approx(2.0) and half < 1.0  # excludes 0, although the unpaired intervals overlap
+    assert paired.interval(variant)[1] > 10
+    with pytest.raises(ValueError, match="same seeds"):
+        paired.paired_difference(variant[:4], reference)
+
+
+def test_the_table_marks_differences_whose_interval_excludes_zero(paired):
+    runs = {"intra-only": [[50.0, 40.0], [60.0, 50.0], [55.0, 45.0]],
+            "ot-no-cpal": [[52.6, 41.0], [61.0, 51.0], [57.9, 46.0]],
+            "miot": [[50.5, 40.0], [59.0, 50.0], [56.0, 45.0]]}
+    row = paired.format_row("MIOT", runs, "miot")
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[0] == "MIOT" and cells[3].startswith("+0.2") and not cells[3].endswith("*")
+    assert cells[4].startswith("-2.0") and cells[4].endswith("*")  # below OT without CPAL on every seed
