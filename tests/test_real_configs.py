@@ -1,7 +1,7 @@
 """The real-data MIOT configs, run small: ResNet-50 two-stream at 288x144 from a torchvision
 weight file, two data-loader workers, one short epoch on a tiny SynVI in each data set's
-layout, then the data set's evaluation. Only batch, iterations, device, data root, weight
-file and output folder differ from the shipped configs."""
+layout, then the data set's evaluation. Only batch (4 images per pseudo identity, 8 in all),
+iterations, device, data root, weight file and output folder differ from the shipped configs."""
 import pytest
 import torch
 import torchvision
@@ -30,7 +30,8 @@ def test_real_config_trains_a_short_epoch_and_evaluates(dataset, resnet50_file, 
     args = default_argument_parser().parse_args(
         ["--config-file", str(config), "DATASETS.ROOT", str(root), "OUTPUT_DIR", str(tmp_path / "run"),
          "MODEL.DEVICE", "cpu", "MODEL.BACKBONE.PRETRAIN_PATH", str(resnet50_file),
-         "SOLVER.IMS_PER_BATCH", "32", "SOLVER.MAX_EPOCH", "1", "MIOT.ITERS", "1", "DATALOADER.NUM_WORKERS", "2",
+         "SOLVER.IMS_PER_BATCH", "8", "DATALOADER.NUM_INSTANCE", "4", "SOLVER.MAX_EPOCH", "1", "MIOT.ITERS", "1",
+         "DATALOADER.NUM_WORKERS", "2",
          "TEST.IMS_PER_BATCH", "32", "MIOT.EXTRACT_BATCH", "32"])
     cfg = setup(args)
     assert (cfg.MODEL.BACKBONE.DEPTH, tuple(cfg.INPUT.SIZE_TRAIN), cfg.MIOT.TWO_STREAM) == ("50x", (288, 144), True)
