@@ -20,7 +20,6 @@ and, last, the speed-up of the loop's steady pass over the previous path as ``N.
 """
 import argparse
 import os
-import time
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +29,7 @@ from fastreid.modeling import build_model
 from fastreid_ext.data import build_cross_modality_train_split, build_inference_loader
 from fastreid_ext.data.synvi import ensure
 from fastreid_ext.engine import ImageBatchCache, extract_features, setup_config
+from runs import best_of
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -42,15 +42,6 @@ def previous_path(model, loader) -> torch.Tensor:
             features = model(batch) + model(dict(batch, images=batch["images"].flip(dims=[3])))
             out.append(F.normalize(features, dim=1))
     return torch.cat(out)
-
-
-def best_of(repeats: int, run):
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = run()
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 def main() -> None:
@@ -68,10 +59,10 @@ def main() -> None:
     samples = list(dataset.train_visible) + list(dataset.train_infrared)
     loader = build_inference_loader(cfg, samples, batch_size=cfg.MIOT.EXTRACT_BATCH)
 
-    previous_s, previous = best_of(args.repeats, lambda: previous_path(model, loader))
+    previous_s, previous = best_of(lambda: previous_path(model, loader), args.repeats)
     cache = ImageBatchCache(cfg.MIOT.EXTRACT_CACHE_MB)
-    first_s, _ = best_of(1, lambda: extract_features(model, cache.batches(loader), flip=True))
-    steady_s, ours = best_of(args.repeats, lambda: extract_features(model, cache.batches(loader), flip=True))
+    first_s, _ = best_of(lambda: extract_features(model, cache.batches(loader), flip=True), 1)
+    steady_s, ours = best_of(lambda: extract_features(model, cache.batches(loader), flip=True), args.repeats)
     difference = (ours - previous).abs().max().item()
     print(f"{len(samples)} images {cfg.INPUT.SIZE_TEST[0]}x{cfg.INPUT.SIZE_TEST[1]}, "
           f"ResNet-{cfg.MODEL.BACKBONE.DEPTH}, batch {cfg.MIOT.EXTRACT_BATCH}, flip, "

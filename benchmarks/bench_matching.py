@@ -25,6 +25,7 @@ import ot
 import torch
 
 from fastreid_ext.matching import sinkhorn
+from runs import best_of
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "matching"))
@@ -34,15 +35,6 @@ from prototype_costs import prototype_cost  # noqa: E402
 def marginal_error(plan: np.ndarray) -> float:
     n, m = plan.shape
     return float(np.abs(plan.sum(1) - 1 / n).sum() + np.abs(plan.sum(0) - 1 / m).sum())
-
-
-def best_of(fn, repeats):
-    times, out = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), out
 
 
 def pot_plain_at(cost, reg, tol, repeats, max_iter):

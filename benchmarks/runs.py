@@ -5,7 +5,8 @@ import os
 import shutil
 import subprocess
 import sys
-from typing import Dict, List, Sequence
+import time
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -33,6 +34,16 @@ def train_once(config: str, out: str, overrides: Sequence[str] = (), eval_only: 
             if entry.endswith(".pth") and entry != "model_final.pth":
                 os.remove(os.path.join(out, entry))
     return log
+
+
+def best_of(fn: Callable, repeats: int) -> Tuple[float, object]:
+    """(fastest of ``repeats`` calls of ``fn`` in seconds, the last call's result)."""
+    times, out = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), out
 
 
 def final_scores(log_path: str, keys: Sequence[str]) -> List[float]:
