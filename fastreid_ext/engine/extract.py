@@ -25,7 +25,8 @@ def _with_mirrors(batch: Dict) -> Dict:
     return doubled
 
 
-def extract_features(model: torch.nn.Module, loader: Iterable[Dict], flip: bool, progress: bool = False) -> torch.Tensor:
+def extract_features(model: torch.nn.Module, loader: Iterable[Dict], flip: bool,
+                     progress: bool = False) -> torch.Tensor:
     """(N, D) L2-normalised embeddings of a loader's images, in order, on the CPU.
 
     The model takes a fastreid batch dict (``images`` (B, 3, H, W), ...) and returns (B, D) in

