@@ -93,7 +93,7 @@ class ImageBatchCache:
                 lossless = bool(torch.equal(images, images.round()) and images.min() >= 0 and images.max() <= 255)
                 compact = images.to(torch.uint8) if lossless else images.clone()
                 stored += compact.numel() * compact.element_size()
-                needed = stored / len(kept + [None]) * len(loader)  # bytes the whole pass will take
+                needed = stored / (len(kept) + 1) * len(loader)  # bytes the whole pass will take
                 if needed > self.limit_bytes:
                     logger.warning("%s: the %d batches of test-time images need about %.0f MB, more than its limit "
                                    "of %.0f MB; they are read from disk at every pass (raise the limit to keep "

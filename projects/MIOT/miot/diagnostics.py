@@ -27,12 +27,14 @@ def match_metrics(targets, train_set, diagnostics: bool = True) -> Dict[str, flo
     if diagnostics and train_set.has_diagnostic_ids:
         truth = (targets.labels_visible, train_set.diagnostic_ids(0), targets.labels_infrared,
                  train_set.diagnostic_ids(1))
-        metrics["matching_accuracy"] = matching_accuracy(*truth, matches.b_to_a.numpy())
-        if matches.b_candidates is not None:
-            kept = matches.b_to_a.numpy() >= 0
-            dropped = ~kept & (matches.b_candidates.numpy() >= 0)
-            candidates_correct = correct_matches(*truth, matches.b_candidates.numpy())
-            for name, subset in (("kept", kept), ("dropped", dropped)):
-                if subset.any():
-                    metrics[f"matching_accuracy_{name}"] = float(np.mean(candidates_correct[subset]))
+        if matches.b_candidates is None:  # a matcher that reports no candidates: nothing was dropped
+            metrics["matching_accuracy"] = matching_accuracy(*truth, matches.b_to_a.numpy())
+            return metrics
+        kept = matches.b_to_a.numpy() >= 0  # a kept match is its candidate
+        dropped = ~kept & (matches.b_candidates.numpy() >= 0)
+        candidates_correct = correct_matches(*truth, matches.b_candidates.numpy())
+        metrics["matching_accuracy"] = float(np.mean(candidates_correct & kept)) if len(kept) else 0.0
+        for name, subset in (("kept", kept), ("dropped", dropped)):
+            if subset.any():
+                metrics[f"matching_accuracy_{name}"] = float(np.mean(candidates_correct[subset]))
     return metrics
