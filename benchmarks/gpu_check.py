@@ -8,7 +8,9 @@
 3. torch-CUDA kNN against the CPU (faiss) kNN on 20k 2048-d features: identical neighbours;
 4. re-clustering 34k features (SYSU-MM01 size, 2048-d): kNN, Jaccard, DBSCAN phase times, on the GPU where
    there is one (GPU kNN, torch Jaccard; goal 2 s in all), its labels against the CPU (scipy) path;
-5. ``bench_step.py``: seconds per iteration, MIOT vs Baseline, ResNet-50, 288x144, batch 64.
+5. ``bench_step.py``: seconds per iteration, MIOT vs Baseline, ResNet-50, 288x144, batch 64;
+6. the demo (``tools/demo.py``, the CPU demo's config and seed) with ``MODEL.DEVICE cuda``: its metrics and
+   wall clock, the loop's phase split (``--demo-timeout`` bounds it).
 
 Prints one table. Without CUDA it runs what runs on the CPU (1, 4), says what it skipped, and
 exits 0; a check that fails makes it exit 1.
@@ -118,17 +120,31 @@ def step_benchmark(args) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
+def gpu_demo(args) -> str:
+    if not cuda_usable():
+        return SKIPPED
+    command = [sys.executable, os.path.join(REPO, "tools", "demo.py"), "--data-root",
+               os.path.join(args.out, "synvi-demo"), "--output", os.path.join(args.out, "demo"), "MODEL.DEVICE", "cuda"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=args.demo_timeout)
+    if result.returncode:
+        raise RuntimeError(result.stderr.strip()[-300:])
+    lines = result.stdout.strip().splitlines()
+    return "; ".join(line.strip() for line in lines[-3:])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="logs/gpu-check")
     parser.add_argument("--knn-size", type=int, default=20000)
     parser.add_argument("--cluster-size", type=int, default=34000)
+    parser.add_argument("--demo-timeout", type=float, default=300, help="seconds the GPU demo may take")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     device = torch.cuda.get_device_name(0) if cuda_usable() else "no CUDA device: CPU parts only"
     rows, failed = [], False
     for name, check in (("CUDA tests", cuda_tests), ("AMP iterations", amp_iterations), ("kNN parity", knn_parity),
-                        ("re-clustering", reclustering), ("bench_step", step_benchmark)):
+                        ("re-clustering", reclustering), ("bench_step", step_benchmark),
+                        ("demo on the GPU", gpu_demo)):
         start = time.perf_counter()
         try:
             outcome, status = check(args), "ok"
