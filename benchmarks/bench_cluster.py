@@ -20,7 +20,6 @@ import time
 
 import numpy as np
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EPS, MIN_SAMPLES, K1, K2 = 0.6, 4, 30, 6
 
 
@@ -43,11 +42,8 @@ def faiss_ranks(x: np.ndarray, k: int) -> np.ndarray:
 
 
 def worker(mode: str, n: int) -> dict:
-    sys.path.insert(0, REPO)
-    sys.path.insert(0, os.path.join(REPO, "tests", "cluster"))
-    from dense_jaccard import dense_dbscan_labels  # imports outside the timed part
-
-    from fastreid_ext.cluster import dbscan_labels
+    from fastreid_ext.cluster import dbscan_labels  # imports outside the timed part
+    from fastreid_ext.testing import dense_dbscan_labels
 
     features = reid_features(n)
     baseline_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20

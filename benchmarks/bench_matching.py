@@ -5,7 +5,7 @@ log-domain Sinkhorn, at the same marginal error.
     python benchmarks/bench_matching.py [--sizes 500x500,1000x1000,2000x1500] [--regs 0.05,0.01]
 
 Costs: 1 − cos between prototypes of the same identities in two modalities (2048-d, a noisy
-permutation; ``tests/matching/prototype_costs.py``), uniform marginals, float64. One stopping
+permutation; ``fastreid_ext.testing.synthetic_prototype_cost``), uniform marginals, float64. One stopping
 rule for all: the L1 marginal error ||P1 − a||_1 + ||Pᵀ1 − b||_1 of the returned plan, measured
 here, at most ``--tol``. Ours stops on exactly that; POT stops on its own criterion (the L2 norm
 of one marginal's error, every 10 iterations), so its ``stopThr`` is lowered until its plan
@@ -15,8 +15,6 @@ iterations its plain solver needed is extrapolated (marked "est."). Best of ``--
 A second table checks small ε in float64 and float32: converged, finite, iterations.
 """
 import argparse
-import os
-import sys
 import time
 import warnings
 
@@ -25,11 +23,8 @@ import ot
 import torch
 
 from fastreid_ext.matching import sinkhorn
+from fastreid_ext.testing import synthetic_prototype_cost
 from runs import best_of
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "tests", "matching"))
-from prototype_costs import prototype_cost  # noqa: E402
 
 
 def marginal_error(plan: np.ndarray) -> float:
@@ -69,7 +64,7 @@ def speed_table(args) -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for size, reg in ((s, float(r)) for s in args.sizes.split(",") for r in args.regs.split(",")):
         n, m = (int(v) for v in size.split("x"))
-        cost = prototype_cost(n, m, noise=args.noise, seed=n + m)
+        cost = synthetic_prototype_cost(n, m, noise=args.noise, seed=n + m)
         cost_t = torch.from_numpy(cost)
         ours_s, (plan, log) = best_of(lambda: sinkhorn(cost_t, reg=reg, max_iter=args.max_iter, tol=args.tol,
                                                        log=True), args.repeats)
@@ -86,7 +81,7 @@ def speed_table(args) -> None:
 
 def small_reg_table(args) -> None:
     n, m = (int(v) for v in args.small_size.split("x"))
-    cost = prototype_cost(n, m, noise=args.noise, seed=7)
+    cost = synthetic_prototype_cost(n, m, noise=args.noise, seed=7)
     print(f"\nsmall ε, {n}x{m}: ours (tol {args.tol:g} float64, 1e-5 float32) vs POT plain (stopThr {args.tol:g})")
     print("| reg | dtype | ours converged | ours finite | ours iters | ours L1 err | POT plain finite | POT L1 err | "
           "POT warnings |")

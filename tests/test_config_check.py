@@ -5,6 +5,7 @@ import pytest
 from fastreid.engine.defaults import default_argument_parser
 
 from fastreid_ext.config_check import ConfigError
+from miot.config import matcher_kwargs
 
 REPO = Path(__file__).resolve().parents[1]
 SYNVI = str(REPO / "configs" / "SynVI" / "miot.yml")
@@ -42,6 +43,16 @@ def test_a_mistyped_key_in_a_file_names_the_file(tmp_path):
 def test_impossible_values_are_refused_before_anything_starts(key, value, message, tmp_path):
     with pytest.raises(ConfigError, match=message):
         setup("--config-file", SYNVI, key, value, "OUTPUT_DIR", str(tmp_path))
+
+
+def test_an_option_key_the_configured_matcher_does_not_take_is_refused_at_start_up(tmp_path):
+    with pytest.raises(ConfigError, match=r"MIOT.MATCHER.REG = 0.1: must be its default 0.05: matcher 'hungarian' "
+                                          r"takes no option 'reg' \(it takes threshold, mutual\)"):
+        setup("--config-file", SYNVI, "MIOT.MATCHER.NAME", "hungarian", "MIOT.MATCHER.REG", "0.1",
+              "OUTPUT_DIR", str(tmp_path))
+    cfg = setup("--config-file", SYNVI, "MIOT.MATCHER.NAME", "hungarian", "MIOT.MATCHER.THRESHOLD", "0.3",
+                "OUTPUT_DIR", str(tmp_path))
+    assert matcher_kwargs(cfg) == {"threshold": 0.3, "mutual": False}  # what the loop passes to the matcher
 
 
 def test_every_problem_is_listed_at_once(tmp_path):

@@ -20,10 +20,25 @@ def test_only_compat_reads_fastreids_private_registry_map():
     assert offenders == []
 
 
-def test_no_tool_or_test_imports_a_script_through_sys_path():
-    script_import = re.compile(r"sys\.path\.insert\(.*tools|^\s*import train_net", re.MULTILINE)
-    offenders = [str(p.relative_to(REPO)) for p in python_files("tools", "tests", "projects", "benchmarks")
-                 if script_import.search(p.read_text())]
+def sys_path_lines(path):
+    return [line for line in path.read_text().splitlines() if "sys.path" in line]
+
+
+def test_no_tool_benchmark_or_project_reaches_into_tests_or_tools():
+    """Scripts and the method import packages only: test helpers live in ``fastreid_ext.testing``,
+    a tool's functions are called by loading the script (``conftest_helpers.load_tool``)."""
+    reach = re.compile(r"\b(tests|tools)\b")
+    test_import = re.compile(r"^\s*(from|import)\s+(tests\b|conftest|dense_jaccard|prototype_costs)", re.MULTILINE)
+    offenders = [str(p.relative_to(REPO)) for p in python_files("tools", "projects", "benchmarks")
+                 if any(reach.search(line) for line in sys_path_lines(p)) or test_import.search(p.read_text())]
+    assert offenders == []
+
+
+def test_no_test_imports_a_tool_through_sys_path():
+    tools = "|".join(p.stem for p in (REPO / "tools").glob("*.py"))
+    script_import = re.compile(rf"^\s*(from|import)\s+({tools})\b", re.MULTILINE)
+    offenders = [str(p.relative_to(REPO)) for p in python_files("tests")
+                 if any("tools" in line for line in sys_path_lines(p)) or script_import.search(p.read_text())]
     assert offenders == []
 
 

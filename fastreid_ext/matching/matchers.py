@@ -1,12 +1,15 @@
 """Cross-modality matching of cluster prototypes (OT, Hungarian, PGM's two-round Hungarian),
 and the registry of matchers.
 
-A matcher is a function ``(protos_a, protos_b, **options) -> CrossModalMatches`` registered
-in ``MATCHER_REGISTRY``; ``match_prototypes(..., method=NAME)`` calls it. Another project
-adds its own with ``@MATCHER_REGISTRY.register()`` and selects it by name in its config.
+A matcher is a function ``(protos_a, protos_b, *, option=default, ...) -> CrossModalMatches``
+registered in ``MATCHER_REGISTRY``; ``match_prototypes(..., method=NAME)`` calls it. Its keyword
+parameters are the options it takes (:func:`matcher_options`): an option it does not take is an
+error, never ignored. Another project adds its own with ``@MATCHER_REGISTRY.register()`` and
+selects it by name in its config.
 """
+import inspect
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -92,7 +95,7 @@ def select_matches(a_to_b: torch.Tensor, a_conf: torch.Tensor, b_to_a: torch.Ten
 
 @MATCHER_REGISTRY.register()
 def ot(protos_a: torch.Tensor, protos_b: torch.Tensor, reg: float = 0.05, max_iter: int = 10000,
-       tol: float = 1e-6, threshold: float = 0.0, mutual: bool = False, **_) -> CrossModalMatches:
+       tol: float = 1e-6, threshold: float = 0.0, mutual: bool = False) -> CrossModalMatches:
     """OTPA: entropic OT with uniform marginals between the prototypes (every cluster gets
     mass, so unequal Ka != Kb is handled: several clusters of the larger side may map to one
     of the smaller side). Cluster i of A goes to argmax_j Q_ij with confidence Q_ij / Σ_j Q_ij
@@ -110,8 +113,8 @@ def ot(protos_a: torch.Tensor, protos_b: torch.Tensor, reg: float = 0.05, max_it
 
 
 @MATCHER_REGISTRY.register()
-def hungarian(protos_a: torch.Tensor, protos_b: torch.Tensor, threshold: float = 0.0, mutual: bool = False,
-              **_) -> CrossModalMatches:
+def hungarian(protos_a: torch.Tensor, protos_b: torch.Tensor, threshold: float = 0.0,
+              mutual: bool = False) -> CrossModalMatches:
     """One-to-one matching minimising the total cost (``scipy.optimize.linear_sum_assignment``),
     the baseline of PGM-style methods: the surplus of the larger side stays unmatched. The
     confidence of a match is the cosine similarity of its prototypes (clipped to [0, 1]);
@@ -133,7 +136,7 @@ def hungarian(protos_a: torch.Tensor, protos_b: torch.Tensor, threshold: float =
 
 @MATCHER_REGISTRY.register()
 def two_round_hungarian(protos_a: torch.Tensor, protos_b: torch.Tensor, threshold: float = 0.0,
-                        mutual: bool = False, **_) -> CrossModalMatches:
+                        mutual: bool = False) -> CrossModalMatches:
     """PGM's matching (Wu & Ye, CVPR 2023, "progressive graph matching"): a one-to-one Hungarian
     round on the cost exp(−cos), then further Hungarian rounds between the larger side's
     still unmatched clusters and all of the smaller side, until every cluster of the larger
@@ -166,17 +169,41 @@ def two_round_hungarian(protos_a: torch.Tensor, protos_b: torch.Tensor, threshol
     return select_matches(a_to_b, a_conf, b_to_a, b_conf, threshold, mutual)
 
 
-def match_prototypes(protos_a: torch.Tensor, protos_b: torch.Tensor, method: str = "ot", **options) -> CrossModalMatches:
+def _matcher(method: str) -> Callable[..., CrossModalMatches]:
+    try:
+        return MATCHER_REGISTRY.get(method)
+    except KeyError as err:
+        raise KeyError(f"unknown matcher {method!r}; registered: {registered_names(MATCHER_REGISTRY)}") from err
+
+
+def matcher_options(method: str) -> Tuple[str, ...]:
+    """The options the registered matcher ``method`` takes: its parameters after the two
+    prototype sets. A matcher with ``**kwargs`` states none and is refused."""
+    parameters = list(inspect.signature(_matcher(method)).parameters.values())[2:]
+    if any(p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) for p in parameters):
+        raise TypeError(f"matcher {method!r} takes *args/**kwargs: name its options as keyword parameters, so "
+                        f"that a misspelt or foreign option is an error")
+    return tuple(p.name for p in parameters)
+
+
+def match_prototypes(protos_a: torch.Tensor, protos_b: torch.Tensor, method: str = "ot",
+                     **options) -> CrossModalMatches:
     """Cross-modality matches between two prototype sets with the registered matcher ``method``.
 
     Args:
         protos_a: (Ka, D) prototypes of modality A (e.g. visible cluster means).
         protos_b: (Kb, D) prototypes of modality B; both are L2-normalised here.
         method: a name in ``MATCHER_REGISTRY`` ("ot", "hungarian", or one registered elsewhere).
-        **options: passed to the matcher (``reg``, ``max_iter``, ``tol``, ``threshold``, ``mutual``).
+        **options: passed to the matcher; each must be one it takes (:func:`matcher_options`:
+            ``reg``, ``max_iter``, ``tol``, ``threshold``, ``mutual`` for "ot").
+
+    Raises:
+        KeyError: ``method`` is not registered.
+        TypeError: an option the matcher does not take, named with the ones it takes.
     """
-    try:
-        matcher = MATCHER_REGISTRY.get(method)
-    except KeyError as err:
-        raise KeyError(f"unknown matcher {method!r}; registered: {registered_names(MATCHER_REGISTRY)}") from err
-    return matcher(torch.as_tensor(protos_a), torch.as_tensor(protos_b), **options)
+    accepted = matcher_options(method)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise TypeError(f"matcher {method!r} takes no option {', '.join(map(repr, unknown))}; it takes "
+                        f"{', '.join(accepted) or 'none'}")
+    return _matcher(method)(torch.as_tensor(protos_a), torch.as_tensor(protos_b), **options)

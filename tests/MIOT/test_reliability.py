@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 from fastreid.config import get_cfg
+from fastreid.engine.train_loop import SimpleTrainer
+from fastreid.utils.events import EventStorage
 
 import miot
 from fastreid_ext import add_ext_config
@@ -109,22 +111,59 @@ def tiny_model():
     return model, batch
 
 
+def take_step(model, batch):
+    """One training step as MIOTTrainer takes it: fastreid's ``SimpleTrainer.run_step`` (forward,
+    backward, optimizer step), then the memories' queued momentum updates (the loop hook's
+    ``after_step``), whether or not the step raised."""
+    trainer = SimpleTrainer(model, [batch], torch.optim.SGD(model.parameters(), lr=0.1), None)
+    try:
+        with EventStorage(0):
+            trainer.run_step()
+    finally:
+        model.apply_updates()
+
+
+def snapshot(model):
+    """The weights and both memories (batch-norm running statistics are left out: every forward
+    pass in training mode updates them, before any loss exists)."""
+    state = {name: p.detach().clone() for name, p in model.named_parameters()}
+    state.update(memory_visible=model.memory_visible.features.clone(),
+                 memory_infrared=model.memory_infrared.features.clone())
+    return state
+
+
+def assert_unchanged(model, before):
+    after = snapshot(model)
+    changed = [name for name in before if not torch.equal(before[name], after[name])]
+    assert changed == []
+
+
+def test_a_finite_step_changes_the_weights_and_both_memories():  # what the two tests below rule out
+    model, batch = tiny_model()
+    before = snapshot(model)
+    take_step(model, batch)
+    after = snapshot(model)
+    assert not torch.equal(before["memory_visible"], after["memory_visible"])
+    assert not torch.equal(before["memory_infrared"], after["memory_infrared"])
+    assert not torch.equal(before["neck.weight"], after["neck.weight"])
+
+
 def test_nan_embeddings_stop_the_step_and_name_the_images():
     model, batch = tiny_model()
     batch["images"][2] = float("nan")
-    memory_before = model.memory_infrared.features.clone()
+    before = snapshot(model)
     with pytest.raises(FloatingPointError, match=r"non-finite embeddings for \d+ images \(e.g. \[.*'img2.jpg'"):
-        model(batch)
-    assert torch.equal(model.memory_infrared.features, memory_before)
+        take_step(model, batch)
+    assert_unchanged(model, before)
 
 
 def test_a_non_finite_loss_term_is_named_and_memories_stay_unchanged():
     model, batch = tiny_model()
     model.memory_visible.features[0] = float("inf")
-    memory_before = model.memory_infrared.features.clone()
+    before = snapshot(model)
     with pytest.raises(FloatingPointError, match=r"MIOT: loss_intra is nan; the step is not taken"):
-        model(batch)
-    assert torch.equal(model.memory_infrared.features, memory_before)
+        take_step(model, batch)
+    assert_unchanged(model, before)
 
 
 def test_corrupt_training_image_stops_with_its_path_or_is_skipped_by_config(tmp_path, caplog):

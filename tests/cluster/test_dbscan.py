@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from fastreid_ext.cluster import dbscan_labels
+from fastreid_ext.testing import dense_dbscan_labels
 
-from .dense_jaccard import dense_dbscan_labels
 from .test_jaccard import reid_like, with_duplicates
 
 

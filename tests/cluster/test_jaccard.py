@@ -5,8 +5,7 @@ import scipy.sparse as sp
 import torch
 
 from fastreid_ext.cluster import jaccard_distance
-
-from .dense_jaccard import dense_jaccard
+from fastreid_ext.testing import dense_jaccard
 
 
 def reid_like(seed, n=240, ids=15, dim=32, noise=0.8):

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from fastreid_ext.cluster.knn import exact_knn
+from fastreid_ext.testing import dense_knn
 
-from .dense_jaccard import dense_knn
 from .test_jaccard import with_duplicates
 
 

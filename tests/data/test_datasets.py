@@ -54,7 +54,17 @@ def test_sysu_reader_counts_modalities_and_cameras(synvi_sysu):
 def test_regdb_reader_reads_each_split_and_both_directions(synvi_regdb):
     one, two = RegDB(root=str(synvi_regdb), trial=1), RegDB(root=str(synvi_regdb), trial=2)
     assert len(one.train_visible) == len(one.train_infrared) == 4 * 4
-    assert {s.pid for s in one.query} != {s.pid for s in two.query} or {s.pid for s in one.gallery} != set()
+    for reader, trial in ((one, 1), (two, 2)):  # each trial reads its own idx files
+        def listed(split, modality):
+            path = synvi_regdb / "RegDB" / "idx" / f"{split}_{modality}_{trial}.txt"
+            return [line.split() for line in path.read_text().splitlines()]
+
+        assert {s.pid for s in reader.query} == {int(pid) for _, pid in listed("test", "visible")}
+        assert {s.pid for s in reader.gallery} == {int(pid) for _, pid in listed("test", "thermal")}
+        train = [(os.path.normpath(os.path.join(synvi_regdb, "RegDB", rel)), int(label))
+                 for rel, label in listed("train", "thermal")]
+        assert [(os.path.normpath(s.img_path), s.true_pid) for s in reader.train_infrared] == train
+    assert {s.pid for s in one.query} != {s.pid for s in two.query}  # SynVI's trials 1 and 2 split differently
     assert {s.modality for s in one.query} == {VISIBLE} and {s.modality for s in one.gallery} == {INFRARED}
     assert {s.true_pid for s in one.train} == set(range(4)) and {s.pid for s in one.train} == {-1}
     assert not ({s.pid for s in one.query} & {s.pid for s in one.train})  # labels 0..3 vs ids 1..8

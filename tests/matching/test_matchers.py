@@ -51,7 +51,7 @@ def test_threshold_drops_low_mass_matches():
 
 def test_another_project_registers_its_own_matcher():
     @MATCHER_REGISTRY.register()
-    def nearest_prototype(protos_a, protos_b, **_):
+    def nearest_prototype(protos_a, protos_b):
         sims = torch.nn.functional.normalize(protos_a, dim=1) @ torch.nn.functional.normalize(protos_b, dim=1).t()
         a_conf, a_to_b = sims.max(1)
         b_conf, b_to_a = sims.max(0)
@@ -61,6 +61,35 @@ def test_another_project_registers_its_own_matcher():
     assert torch.equal(match_prototypes(protos_a, protos_b, method="nearest_prototype").b_to_a, perm)
     with pytest.raises(KeyError, match=r"unknown matcher 'sinkhorn3'; registered: \[.*'hungarian'.*'ot'"):
         match_prototypes(protos_a, protos_b, method="sinkhorn3")
+
+
+def test_a_matcher_takes_the_options_its_signature_names():
+    from fastreid_ext.matching import matcher_options
+
+    assert matcher_options("ot") == ("reg", "max_iter", "tol", "threshold", "mutual")
+    assert matcher_options("hungarian") == matcher_options("two_round_hungarian") == ("threshold", "mutual")
+
+
+@pytest.mark.parametrize("method,options,message", [
+    ("hungarian", {"reg": 0.1}, r"matcher 'hungarian' takes no option 'reg'; it takes threshold, mutual"),
+    ("ot", {"treshold": 0.5}, r"matcher 'ot' takes no option 'treshold'; it takes reg, max_iter, tol, threshold"),
+    ("two_round_hungarian", {"tol": 1e-3, "max_iter": 5},
+     r"matcher 'two_round_hungarian' takes no option 'max_iter', 'tol'; it takes threshold, mutual"),
+])
+def test_an_option_the_matcher_does_not_take_is_an_error_naming_it(method, options, message):
+    protos_a, protos_b, _ = planted(seed=3)
+    with pytest.raises(TypeError, match=message):
+        match_prototypes(protos_a, protos_b, method=method, **options)
+
+
+def test_a_matcher_that_swallows_options_is_refused():
+    @MATCHER_REGISTRY.register()
+    def swallowing(protos_a, protos_b, **options):
+        raise AssertionError("never called")
+
+    protos_a, protos_b, _ = planted(seed=3)
+    with pytest.raises(TypeError, match=r"matcher 'swallowing' takes \*args/\*\*kwargs: name its options"):
+        match_prototypes(protos_a, protos_b, method="swallowing")
 
 
 def test_bad_prototypes_are_refused():
@@ -90,11 +119,17 @@ def test_two_round_hungarian_gives_every_cluster_of_the_larger_side_a_partner(la
     assert (single_larger < 0).sum() == 5 and (to_smaller >= 0).all()
 
 
-def test_two_round_hungarian_matches_three_times_larger_sides_in_three_rounds():
+def test_two_round_hungarian_matches_three_times_larger_sides_in_three_rounds(monkeypatch):
+    import fastreid_ext.matching.matchers as matchers
+
+    rounds = []
+    solve = matchers.linear_sum_assignment
+    monkeypatch.setattr(matchers, "linear_sum_assignment", lambda cost: rounds.append(cost.shape) or solve(cost))
     protos, _, _ = planted(k=3, seed=6)
     noise = torch.Generator().manual_seed(7)
     a = torch.cat([protos + 0.05 * torch.randn(3, 32, generator=noise) for _ in range(3)])  # 9 clusters
     matches = match_prototypes(a, protos, method="two_round_hungarian")
+    assert rounds == [(9, 3), (6, 3), (3, 3)]  # each round matches 3 of the still unmatched clusters
     assert torch.equal(matches.a_to_b, torch.arange(9) % 3) and matches.num_matched_b == 3
 
 

@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from fastreid_ext.matching import SinkhornConvergenceWarning, sinkhorn
-
-from .prototype_costs import prototype_cost
+from fastreid_ext.testing import synthetic_prototype_cost
 
 
 def random_cost(n, m, seed=0, dtype=torch.float64):
@@ -44,7 +43,7 @@ def test_plan_equals_pots_log_domain_sinkhorn(seed, reg):
 
 @pytest.mark.parametrize("shape,reg", [((80, 80), 0.05), ((80, 60), 0.05), ((60, 80), 0.01), ((80, 60), 0.005)])
 def test_plan_equals_pots_log_domain_sinkhorn_on_prototype_costs(shape, reg):
-    cost = prototype_cost(*shape, dim=128, noise=0.7, seed=3)  # a noisy permutation, as the matcher meets
+    cost = synthetic_prototype_cost(*shape, dim=128, noise=0.7, seed=3)  # a noisy permutation, as the matcher meets
     ours, log = sinkhorn(torch.from_numpy(cost), reg=reg, max_iter=100000, tol=1e-11, log=True)
     reference = ot.sinkhorn(np.full(shape[0], 1 / shape[0]), np.full(shape[1], 1 / shape[1]), cost, reg,
                             method="sinkhorn_log", numItermax=100000, stopThr=1e-12)
@@ -53,7 +52,7 @@ def test_plan_equals_pots_log_domain_sinkhorn_on_prototype_costs(shape, reg):
 
 
 def test_over_relaxation_gives_the_plain_iterations_plan_in_fewer_iterations():
-    cost = torch.from_numpy(prototype_cost(100, 100, dim=256, noise=0.5, seed=1))  # slow for plain Sinkhorn
+    cost = torch.from_numpy(synthetic_prototype_cost(100, 100, dim=256, noise=0.5, seed=1))  # slow for plain Sinkhorn
     relaxed, fast = sinkhorn(cost, reg=0.05, max_iter=100000, tol=1e-9, log=True)
     plain, slow = sinkhorn(cost, reg=0.05, max_iter=100000, tol=1e-9, log=True, max_omega=1.0)
     assert fast["converged"] and slow["converged"] and fast["iterations"] < slow["iterations"] / 2
@@ -63,7 +62,7 @@ def test_over_relaxation_gives_the_plain_iterations_plan_in_fewer_iterations():
 @pytest.mark.parametrize("reg", [5e-3, 1e-3])
 def test_small_regularisation_stays_finite_and_converges_in_both_precisions(reg):
     # exp(-C/reg) under- and overflows outside the log domain (float32 already at reg 5e-3)
-    cost = torch.from_numpy(prototype_cost(60, 45, dim=128, noise=0.7, seed=3))
+    cost = torch.from_numpy(synthetic_prototype_cost(60, 45, dim=128, noise=0.7, seed=3))
     plan, log = sinkhorn(cost, reg=reg, max_iter=30000, tol=1e-6, log=True)
     assert torch.isfinite(plan).all() and log["converged"] and log["err"] < 1e-6
     torch.testing.assert_close(plan.sum(0), torch.full((45,), 1 / 45, dtype=plan.dtype), atol=1e-6, rtol=0)

@@ -1,10 +1,10 @@
 """add_miot_config: every MIOT hyper-parameter (see shared METHOD.md), under cfg.MIOT."""
-from typing import List
+from typing import Dict, List
 
 from fastreid.config import CfgNode as CN
 
 from fastreid_ext.config_check import Check
-from fastreid_ext.matching import MATCHER_REGISTRY
+from fastreid_ext.matching import MATCHER_REGISTRY, matcher_options
 from fastreid_ext.utils import registered_names
 
 from .losses import CPAL_DIRECTIONS
@@ -38,6 +38,8 @@ def add_miot_config(cfg: CN) -> CN:
     # --- OTPA: cross-modality matching of prototypes
     _C.MIOT.MATCHER = CN()
     _C.MIOT.MATCHER.NAME = "ot"  # a name in fastreid_ext.matching.MATCHER_REGISTRY (ot | hungarian), or "none"
+    # REG, MAX_ITER, TOL: options of "ot" only; with a matcher that does not take one, its key must keep
+    # the default (a start-up error otherwise, never a silent no-op)
     _C.MIOT.MATCHER.REG = 0.05  # entropic regularisation ε of the uniform-prior OT
     _C.MIOT.MATCHER.MAX_ITER = 10000  # Sinkhorn iterations at most (near-permutation costs need thousands)
     _C.MIOT.MATCHER.TOL = 1e-6  # Sinkhorn stopping threshold on the marginal error
@@ -64,7 +66,8 @@ def add_miot_config(cfg: CN) -> CN:
     _C.MIOT.CPAL = CN()
     _C.MIOT.CPAL.ENABLED = True  # L_cpal (stage 2, needs a matcher)
     _C.MIOT.CPAL.WEIGHT = 0.5  # λ_cpal
-    _C.MIOT.CPAL.TRANSFER = "plan"  # map predictions through the row-normalised plan ("plan") or the matches ("matches")
+    # map predictions through the row-normalised plan ("plan") or the selected matches ("matches")
+    _C.MIOT.CPAL.TRANSFER = "plan"
     # which prediction CPAL trains: both, each towards the other detached ("symmetric", our first
     # reading), or only the cross-modality one, towards the detached own-modality one ("to_cross":
     # the own side, trained on purer clusters, teaches); the paper's equations are not available
@@ -73,6 +76,35 @@ def add_miot_config(cfg: CN) -> CN:
     # --- diagnostics (data sets with ground truth, e.g. SynVI; never used for training)
     _C.MIOT.DIAGNOSTICS = True  # log cluster purity and matching accuracy when true identities are known
     return cfg
+
+
+# the MIOT.MATCHER keys that carry a matcher's options (fastreid_ext.matching.matcher_options)
+MATCHER_OPTION_KEYS = {"REG": "reg", "MAX_ITER": "max_iter", "TOL": "tol", "THRESHOLD": "threshold", "MUTUAL": "mutual"}
+
+
+def matcher_kwargs(cfg: CN) -> Dict[str, object]:
+    """The options of ``MIOT.MATCHER.NAME`` from their keys; the keys of options it does not take
+    stay at their defaults (:func:`matcher_option_checks`)."""
+    m = cfg.MIOT.MATCHER
+    accepted = matcher_options(m.NAME)
+    return {option: m[key] for key, option in MATCHER_OPTION_KEYS.items() if option in accepted}
+
+
+def matcher_option_checks(cfg: CN) -> List[Check]:
+    """A key of an option the configured matcher does not take must keep its default: a changed
+    ``MIOT.MATCHER.REG`` with the Hungarian matcher is an error, not a silent no-op."""
+    name = cfg.MIOT.MATCHER.NAME
+    if name.lower() == "none":
+        accepted = ()
+    elif name in registered_names(MATCHER_REGISTRY):
+        accepted = matcher_options(name)
+    else:
+        return []  # the name itself is reported by miot_config_checks
+    defaults = add_miot_config(CN()).MIOT.MATCHER
+    return [(f"MIOT.MATCHER.{key}", lambda v, d=defaults[key]: v == d,
+             f"its default {defaults[key]!r}: matcher {name!r} takes no option {option!r} (it takes "
+             f"{', '.join(accepted) or 'none'})")
+            for key, option in MATCHER_OPTION_KEYS.items() if option not in accepted]
 
 
 def miot_config_checks(cfg: CN) -> List[Check]:
@@ -102,4 +134,4 @@ def miot_config_checks(cfg: CN) -> List[Check]:
         ("MIOT.CPAL.TEMP", lambda v: v >= 0, ">= 0 (0: MIOT.TEMP)"),
         ("MIOT.CROSS.WEIGHT", lambda v: v >= 0, ">= 0"),
         ("MIOT.CPAL.WEIGHT", lambda v: v >= 0, ">= 0"),
-    ]
+    ] + matcher_option_checks(cfg)

@@ -14,6 +14,8 @@ from fastreid.config import CfgNode
 from fastreid_ext.engine.loop import EpochTargets
 from fastreid_ext.matching import CrossModalMatches, match_prototypes
 
+from .config import matcher_kwargs
+
 _MATCH_FIELDS = [f.name for f in fields(CrossModalMatches)]
 _MATCH_SCALARS = ("iterations", "marginal_error")
 
@@ -60,8 +62,7 @@ def match_clusters(clusters: EpochTargets, cfg: CfgNode) -> PseudoLabels:
     matches = None
     if m.NAME.lower() != "none" and clusters.epoch >= matching_starts_at(cfg):
         matches = match_prototypes(clusters.prototypes_visible, clusters.prototypes_infrared, method=m.NAME,
-                                   reg=m.REG, max_iter=m.MAX_ITER, tol=m.TOL, threshold=m.THRESHOLD,
-                                   mutual=m.MUTUAL)
+                                   **matcher_kwargs(cfg))
     return PseudoLabels(clusters.epoch, clusters.labels_visible, clusters.labels_infrared,
                         clusters.prototypes_visible, clusters.prototypes_infrared, dict(clusters.timings),
                         matches=matches)

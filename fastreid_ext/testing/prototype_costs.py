@@ -6,7 +6,7 @@ Used by the tests and by benchmarks/bench_matching.py.
 import numpy as np
 
 
-def prototype_cost(n: int, m: int, dim: int = 2048, noise: float = 1.0, shift: float = 0.5,
+def synthetic_prototype_cost(n: int, m: int, dim: int = 2048, noise: float = 1.0, shift: float = 0.5,
                    seed: int = 0) -> np.ndarray:
     """(n, m) float64 cost between n visible and m infrared prototypes of max(n, m) identities.
 
