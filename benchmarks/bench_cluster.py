@@ -23,17 +23,6 @@ import numpy as np
 EPS, MIN_SAMPLES, K1, K2 = 0.6, 4, 30, 6
 
 
-def reid_features(n: int, dim: int = 2048, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    ids = max(2, n // 50)
-    centres = rng.standard_normal((ids, dim), dtype=np.float32)
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    features = rng.standard_normal((n, dim), dtype=np.float32)
-    features /= np.sqrt(dim)
-    features += centres[rng.integers(0, ids, n)]
-    return features
-
-
 def faiss_ranks(x: np.ndarray, k: int) -> np.ndarray:
     import faiss
 
@@ -43,9 +32,9 @@ def faiss_ranks(x: np.ndarray, k: int) -> np.ndarray:
 
 def worker(mode: str, n: int) -> dict:
     from fastreid_ext.cluster import dbscan_labels  # imports outside the timed part
-    from fastreid_ext.testing import dense_dbscan_labels
+    from fastreid_ext.testing import dense_dbscan_labels, synthetic_reid_features
 
-    features = reid_features(n)
+    features = synthetic_reid_features(n)
     baseline_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
     start = time.perf_counter()
     labels = None

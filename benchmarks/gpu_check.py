@@ -25,12 +25,12 @@ import numpy as np
 import torch
 
 import fastreid_ext  # noqa: F401  (first)
-from bench_cluster import reid_features
 from fastreid.engine import HookBase
 from fastreid.engine.defaults import default_argument_parser
 from fastreid_ext.cluster import dbscan_labels, exact_knn
 from fastreid_ext.data.synvi import ensure
 from fastreid_ext.engine import build_trainer_class, setup
+from fastreid_ext.testing import synthetic_reid_features
 from fastreid_ext.utils import cuda_usable
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -81,7 +81,7 @@ def amp_iterations(args) -> str:
 def knn_parity(args) -> str:
     if not cuda_usable():
         return SKIPPED
-    features = reid_features(args.knn_size)
+    features = synthetic_reid_features(args.knn_size)
     features /= np.linalg.norm(features, axis=1, keepdims=True)
     cpu_idx, _ = exact_knn(features, 30, "faiss")
     gpu_idx, _ = exact_knn(features, 30, "torch-cuda")
@@ -92,7 +92,7 @@ def knn_parity(args) -> str:
 
 
 def reclustering(args) -> str:
-    features = torch.from_numpy(reid_features(args.cluster_size))
+    features = torch.from_numpy(synthetic_reid_features(args.cluster_size))
     where = "GPU" if cuda_usable() else "CPU"
     if cuda_usable():  # the loop's path on a GPU: features on the device, torch Jaccard ("auto")
         features = features.cuda()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from fastreid_ext.cluster import dbscan_labels
-from fastreid_ext.testing import dense_dbscan_labels
+from fastreid_ext.testing import dense_dbscan_labels, synthetic_reid_features
 
 from .test_jaccard import reid_like, with_duplicates
 
@@ -46,21 +46,9 @@ def test_bad_parameters_are_refused():
         dbscan_labels(np.ones((5, 3)), min_samples=0)
 
 
-def _cluster_benchmark_features(n: int):
-    """The feature generator of benchmarks/bench_cluster.py (ReID-like, D = 2048)."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_cluster.py"
-    spec = importlib.util.spec_from_file_location("bench_cluster", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.reid_features(n)
-
-
 @pytest.mark.parametrize("eps,k1,k2", [(0.6, 30, 6), (0.3, 20, 6)])
 def test_the_torch_jaccard_path_gives_the_labels_of_the_scipy_path(eps, k1, k2):
-    features = _cluster_benchmark_features(1200)
+    features = synthetic_reid_features(1200)  # the cluster benchmark's generator
     scipy_labels = dbscan_labels(features, eps=eps, k1=k1, k2=k2, jaccard_backend="scipy")
     torch_labels = dbscan_labels(features, eps=eps, k1=k1, k2=k2, jaccard_backend="torch")
     assert len(set(scipy_labels) - {-1}) > 5  # a set that clusters, not one of outliers only

@@ -49,8 +49,17 @@ def test_threshold_drops_low_mass_matches():
     assert (strict.a_confidence[strict.a_to_b < 0] == 0).all()
 
 
-def test_another_project_registers_its_own_matcher():
-    @MATCHER_REGISTRY.register()
+@pytest.fixture
+def register():
+    """MATCHER_REGISTRY.register() for one test: the names it adds are removed afterwards."""
+    before = set(MATCHER_REGISTRY._obj_map)
+    yield MATCHER_REGISTRY.register()
+    for name in set(MATCHER_REGISTRY._obj_map) - before:
+        del MATCHER_REGISTRY._obj_map[name]
+
+
+def test_another_project_registers_its_own_matcher(register):
+    @register
     def nearest_prototype(protos_a, protos_b):
         sims = torch.nn.functional.normalize(protos_a, dim=1) @ torch.nn.functional.normalize(protos_b, dim=1).t()
         a_conf, a_to_b = sims.max(1)
@@ -82,8 +91,8 @@ def test_an_option_the_matcher_does_not_take_is_an_error_naming_it(method, optio
         match_prototypes(protos_a, protos_b, method=method, **options)
 
 
-def test_a_matcher_that_swallows_options_is_refused():
-    @MATCHER_REGISTRY.register()
+def test_a_matcher_that_swallows_options_is_refused(register):
+    @register
     def swallowing(protos_a, protos_b, **options):
         raise AssertionError("never called")
 
