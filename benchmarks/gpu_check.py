@@ -10,7 +10,9 @@
    there is one (GPU kNN, torch Jaccard; goal 2 s in all), its labels against the CPU (scipy) path;
 5. ``bench_step.py``: seconds per iteration, MIOT vs Baseline, ResNet-50, 288x144, batch 64;
 6. the demo (``tools/demo.py``, the CPU demo's config and seed) with ``MODEL.DEVICE cuda``: its metrics and
-   wall clock, the loop's phase split (``--demo-timeout`` bounds it).
+   wall clock, the loop's phase split (``--demo-timeout`` bounds it);
+7. where two GPUs exist, the world-size equivalence tests (``tests/distributed/test_world_size.py``) with
+   one and two NCCL processes on the GPUs; with one GPU it says so.
 
 Prints one table. Without CUDA it runs what runs on the CPU (1, 4), says what it skipped, and
 exits 0; a check that fails makes it exit 1.
@@ -132,6 +134,20 @@ def gpu_demo(args) -> str:
     return "; ".join(line.strip() for line in lines[-3:])
 
 
+def nccl_world_size(args) -> str:
+    if not cuda_usable():
+        return SKIPPED
+    if torch.cuda.device_count() < 2:
+        return f"skipped: {torch.cuda.device_count()} GPU here; 1 vs 2 NCCL processes need two"
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", os.path.join(REPO, "tests", "distributed",
+                                                                               "test_world_size.py")],
+                            capture_output=True, text=True, cwd=REPO, env=dict(os.environ, PROBE_DEVICE="cuda"))
+    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr[-200:]
+    if result.returncode:
+        raise RuntimeError(summary)
+    return f"1 vs 2 NCCL processes: {summary}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="logs/gpu-check")
@@ -144,13 +160,13 @@ def main() -> None:
     rows, failed = [], False
     for name, check in (("CUDA tests", cuda_tests), ("AMP iterations", amp_iterations), ("kNN parity", knn_parity),
                         ("re-clustering", reclustering), ("bench_step", step_benchmark),
-                        ("demo on the GPU", gpu_demo)):
+                        ("demo on the GPU", gpu_demo), ("NCCL world size", nccl_world_size)):
         start = time.perf_counter()
         try:
             outcome, status = check(args), "ok"
         except Exception as err:  # report every check, then fail
             outcome, status, failed = f"{type(err).__name__}: {err}", "FAILED", True
-        status = "skipped" if outcome == SKIPPED else status
+        status = "skipped" if outcome.startswith("skipped") else status
         rows.append((name, status, outcome, time.perf_counter() - start))
         print(f"{name}: {status}", file=sys.stderr, flush=True)
     print(f"\ngpu-check on {device}, torch {torch.__version__}")

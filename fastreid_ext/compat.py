@@ -321,13 +321,22 @@ def _writers_keep_late_scalars() -> None:
     events.TensorboardXWriter.write = tb_write
 
 
-def distributed_worker(local_rank, main_func, world_size, num_gpus_per_machine, machine_rank, dist_url, args):
+# how long a collective waits for the slowest rank: rank 0 alone clusters and matches each epoch
+# while the others wait (SYSU-MM01 size, 34k features: 24 s on 2 CPU cores, 1.1 s on one H200;
+# benchmarks/README.md), and saves checkpoints; 30 minutes leaves a wide margin for larger sets
+DEFAULT_TIMEOUT_MINUTES = 30.0
+
+
+def distributed_worker(local_rank, main_func, world_size, num_gpus_per_machine, machine_rank, dist_url, args,
+                       timeout_minutes: float = DEFAULT_TIMEOUT_MINUTES):
     """fastreid's ``_distributed_worker``, on any device: NCCL and one GPU per process where
-    CUDA is usable, gloo on CPUs otherwise. After ``main_func`` returns, the ranks meet once
-    more and destroy the process group: a process that exits with gloo's threads still
-    running aborts ("terminate called without an active exception"). (Module level, so that
-    spawned processes can unpickle it; they import this module, and so get every fix, before
-    running it.)"""
+    CUDA is usable, gloo on CPUs otherwise, with a process-group timeout of ``timeout_minutes``.
+    After ``main_func`` returns, the ranks meet once more and destroy the process group: a
+    process that exits with gloo's threads still running aborts ("terminate called without an
+    active exception"). (Module level, so that spawned processes can unpickle it; they import
+    this module, and so get every fix, before running it.)"""
+    import datetime
+
     import torch.distributed as dist
     from fastreid.utils import comm
 
@@ -335,7 +344,8 @@ def distributed_worker(local_rank, main_func, world_size, num_gpus_per_machine, 
     global_rank = machine_rank * num_gpus_per_machine + local_rank
     try:
         dist.init_process_group(backend="nccl" if use_cuda else "gloo", init_method=dist_url,
-                                world_size=world_size, rank=global_rank)
+                                world_size=world_size, rank=global_rank,
+                                timeout=datetime.timedelta(minutes=timeout_minutes))
     except Exception:
         logger.error("Process group URL: %s", dist_url)
         raise
@@ -482,6 +492,33 @@ def _registry_iteration() -> None:
 
     Registry.__iter__ = lambda self: iter(list(self._obj_map.items()))
     Registry.__contains__ = lambda self, name: name in self._obj_map
+
+
+@_fix("triplet_global_batch")
+def _triplet_global_batch() -> None:
+    """fastreid/modeling/losses/triplet_loss.py:87-92 has its all-gather commented out: with
+    several processes, Baseline's triplet loss mines positives and negatives in each process's
+    share of the batch only (with P identities split over W processes, P / W of them; with one
+    identity per process, no negative at all: the loss is 0). Gather every process's
+    embeddings and labels (differentiably: each process's gradient reaches the process that
+    computed the embedding) so that the loss is the one of the global batch, as one process
+    has it."""
+    import torch
+    import torch.distributed as dist
+    import torch.distributed.nn.functional as dist_nn
+    from fastreid.modeling.meta_arch import baseline
+
+    single_process_triplet = baseline.triplet_loss
+
+    def triplet_loss(embedding, targets, margin, norm_feat, hard_mining):
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            embedding = torch.cat(dist_nn.all_gather(embedding.contiguous()))
+            gathered = [torch.empty_like(targets) for _ in range(dist.get_world_size())]
+            dist.all_gather(gathered, targets.contiguous())
+            targets = torch.cat(gathered)
+        return single_process_triplet(embedding, targets, margin, norm_feat, hard_mining)
+
+    baseline.triplet_loss = triplet_loss
 
 
 def restart_data_iterator(trainer) -> None:

@@ -54,6 +54,11 @@ def add_ext_config(cfg: CN) -> CN:
     # is meant (e.g. ImageNet weights into a backbone with non-local blocks)
     cfg.MODEL.BACKBONE.PRETRAIN_PARTIAL = False
 
+    # with several processes, batch-norm statistics over the global batch (every rank's images;
+    # fastreid_ext.modeling.GlobalBatchNorm, any device), as one process with the whole batch has
+    # them; False: each rank normalises with its own share's statistics. No effect on one process.
+    cfg.MODEL.SYNC_BN = True
+
     cfg.TRAINER = CN()
     cfg.TRAINER.NAME = "DefaultTrainer"  # a name in fastreid_ext.engine.TRAINER_REGISTRY
     return cfg

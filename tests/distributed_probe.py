@@ -2,23 +2,93 @@
 (gloo) and saves what each rank ended with; used by test_distributed.py.
 
     python tests/distributed_probe.py {train|eval|fault} NUM_PROCS DATA_ROOT OUT_DIR [WEIGHTS]
+    python tests/distributed_probe.py equiv-{miot|supervised}-{sync|nosync} NUM_PROCS DATA_ROOT OUT_DIR
 
 ``fault`` trains two epochs and feeds the last rank NaN images at the second epoch's first
-step; each rank saves the error it stopped with.
+step; each rank saves the error it stopped with. ``equiv-*`` trains two epochs of MIOT (or the
+supervised baseline) with the same global batch whatever NUM_PROCS, ``MODEL.SYNC_BN`` on or off,
+and saves every iteration's losses, the weights and memories after the first epoch and the
+second epoch's pseudo labels (on ``PROBE_DEVICE``, default cpu: with cuda, NCCL and a GPU per
+process).
 """
 import os
 import sys
 
 import fastreid_ext  # noqa: F401  (first)
 import torch
-from fastreid.engine import launch
+from fastreid.engine import HookBase, launch
 from fastreid.engine.defaults import default_argument_parser
 from fastreid.utils import comm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # conftest_helpers
 
 
+class EpochZeroRecorder(HookBase):
+    """Every iteration's losses (rank 0's storage holds them averaged over the ranks) and, after
+    the first epoch, the weights and the memories."""
+
+    def __init__(self):
+        self.losses, self.after_first_epoch = [], None
+
+    def after_step(self):
+        latest = self.trainer.storage.latest()
+        self.losses.append({k: v for k, (v, it) in latest.items() if "loss" in k and it == self.trainer.iter})
+        if self.trainer.iter == 0:
+            from fastreid_ext.engine import unwrap
+
+            self.first_grads = {n: p.grad.detach().clone() for n, p in unwrap(self.trainer.model).named_parameters()
+                                if p.grad is not None}
+
+    def after_epoch(self):
+        if self.trainer.epoch == 0:
+            from fastreid_ext.engine import unwrap
+
+            model = unwrap(self.trainer.model)
+            state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            for name in ("memory_visible", "memory_infrared"):
+                if hasattr(model, name):
+                    state[name] = getattr(model, name).features.cpu().clone()
+            self.after_first_epoch = state
+
+
+def equivalence(mode: str, root: str, out: str, tag: str) -> dict:
+    from conftest_helpers import REPO, TINY
+    from fastreid_ext.engine import build_trainer_class, setup
+
+    _, method, sync = mode.split("-")
+    common = ["DATASETS.ROOT", root, "OUTPUT_DIR", os.path.join(out, tag), "SOLVER.MAX_EPOCH", "2", "SEED", "0",
+              "MODEL.SYNC_BN", str(sync == "sync"), "MODEL.DEVICE", os.environ.get("PROBE_DEVICE", "cpu"),
+              "TEST.EVAL_PERIOD", "100", "SOLVER.IMS_PER_BATCH", "16", "DATALOADER.NUM_INSTANCE", "4",
+              "SOLVER.CHECKPOINT_PERIOD", "100",
+              # SGD: Adam's first steps move every weight by about lr x sign(gradient), which turns the
+              # float rounding of a different reduction order (1e-6 of the gradients) into 1e-3 of the loss
+              "SOLVER.OPT", "SGD", "SOLVER.BASE_LR", "0.01", "SOLVER.MOMENTUM", "0.9"]
+    # two iterations per epoch: this training is chaotic (a 1e-6 relative change of the initial weights
+    # changes the third iteration's loss by 7 %), so float rounding grows past 1e-3 from the third on
+    if method == "miot":
+        config, opts = "miot.yml", TINY + common + ["MIOT.WARMUP_RATIO", "0.0", "MIOT.ITERS", "2"]
+    else:  # fastreid: iterations per epoch = training images // batch (2 here)
+        config, opts = "supervised.yml", common + ["SOLVER.IMS_PER_BATCH", "48"]
+    args = default_argument_parser().parse_args(["--config-file", str(REPO / "configs" / "SynVI" / config), *opts])
+    cfg = setup(args)
+    trainer = build_trainer_class(cfg)(cfg)
+    recorder = EpochZeroRecorder()
+    trainer.register_hooks([recorder])
+    trainer.resume_or_load(resume=False)
+    trainer.train()
+    dump = {"world": comm.get_world_size(), "losses": recorder.losses, "first_grads": recorder.first_grads,
+            "after_first_epoch": recorder.after_first_epoch, "iters_per_epoch": trainer.iters_per_epoch}
+    loop = getattr(trainer, "loop", None)
+    if loop is not None:
+        dump.update(labels_visible=torch.as_tensor(loop.current.labels_visible),
+                    labels_infrared=torch.as_tensor(loop.current.labels_infrared))
+    return dump
+
+
 def probe(mode: str, root: str, out: str, weights: str, tag: str) -> None:
+    if mode.startswith("equiv"):
+        torch.save(equivalence(mode, root, out, tag), os.path.join(out, f"{tag}_rank{comm.get_rank()}.pt"))
+        return
     from conftest_helpers import REPO, TINY
     from fastreid_ext.engine import build_trainer_class, setup, unwrap
 

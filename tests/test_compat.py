@@ -322,3 +322,42 @@ def test_backbone_weights_from_a_fastreid_checkpoint_are_loaded_not_silently_ski
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(probe)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-2000:]
     assert_fails("backbone_weights", probe, "no weight was loaded")
+
+
+def triplet_worker(rank: int, world: int, init: str, out_dir: str) -> None:
+    import torch.distributed as dist
+    from fastreid.modeling.losses import triplet_loss as fastreids_own
+    from fastreid.modeling.meta_arch import baseline
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    embedding, targets = triplet_batch()
+    mine = slice(rank * 4, rank * 4 + 4)  # one identity per process
+    local = embedding[mine].clone().requires_grad_(True)
+    loss = baseline.triplet_loss(local, targets[mine], 0.3, False, True)
+    loss.backward()
+    torch.save({"loss": loss.item(), "grad": local.grad, "fastreids_own": fastreids_own(
+        embedding[mine], targets[mine], 0.3, False, True).item()}, os.path.join(out_dir, f"rank{rank}.pt"))
+    dist.destroy_process_group()
+
+
+def triplet_batch():
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(8, 16, generator=g), torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+
+
+def test_baselines_triplet_loss_is_that_of_the_global_batch_on_several_processes(tmp_path):
+    import torch.multiprocessing as mp
+    from fastreid.modeling.meta_arch import baseline
+
+    embedding, targets = triplet_batch()
+    embedding.requires_grad_(True)
+    single = baseline.triplet_loss(embedding, targets, 0.3, False, True)  # one process: fastreid's own loss
+    single.backward()
+    mp.spawn(triplet_worker, args=(2, f"file://{tmp_path / 'rendezvous'}", str(tmp_path)), nprocs=2)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
+    assert single.item() > 0.1
+    assert all(r["loss"] == pytest.approx(single.item(), rel=1e-6) for r in ranks)
+    # without the fix each process mines its own identity only: no negative, and a loss of another batch
+    assert all(r["fastreids_own"] != pytest.approx(single.item(), rel=1e-2) for r in ranks)
+    # each process's embeddings get the gradient of every process's (identical) loss: W x one process's
+    torch.testing.assert_close(torch.cat([r["grad"] for r in ranks]), 2 * embedding.grad, rtol=1e-5, atol=1e-6)

@@ -2,6 +2,8 @@
 """fastreid's standard training / evaluation entry point for this toolkit.
 
     python tools/train_net.py --config-file configs/SynVI/miot.yml [--eval-only] [--resume] [KEY VALUE ...]
+    python tools/train_net.py ... --num-gpus 4 [--num-machines 2 --machine-rank 0 --dist-url tcp://HOST:PORT]
+    torchrun --nproc-per-node 4 [--nnodes 2 --node-rank 0 --master-addr HOST] tools/train_net.py ...
 
 The config keys of every installed project (``fastreid_ext.projects`` entry points, e.g.
 MIOT) are available; the trainer class comes from ``TRAINER.NAME`` (fastreid's
@@ -9,17 +11,11 @@ MIOT) are available; the trainer class comes from ``TRAINER.NAME`` (fastreid's
 baselines train here too.
 """
 import fastreid_ext  # noqa: F401  (first: makes fastreid importable on this stack)
-from fastreid.engine import default_argument_parser, launch
-from fastreid_ext.engine import train_or_evaluate
+from fastreid.engine import default_argument_parser
+from fastreid_ext.engine import add_launch_arguments, launch, train_or_evaluate
 
 if __name__ == "__main__":
-    args = default_argument_parser().parse_args()
+    args = add_launch_arguments(default_argument_parser()).parse_args()
     print("Command Line Args:", args)
-    launch(
-        train_or_evaluate,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(args,),
-    )
+    launch(train_or_evaluate, (args,), num_gpus=args.num_gpus, num_machines=args.num_machines,
+           machine_rank=args.machine_rank, dist_url=args.dist_url, timeout_minutes=args.dist_timeout)

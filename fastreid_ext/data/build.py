@@ -87,9 +87,12 @@ def build_two_modality_train_loader(cfg: CfgNode, dataset: ImageListDataset, lab
     ones): each batch is P labels x K images from each modality, ``K = DATALOADER.NUM_INSTANCE``
     and ``P = SOLVER.IMS_PER_BATCH / (2 K world_size)``, the K images from different cameras
     with ``DATALOADER.CAMERA_AWARE``; the loader's ``batch_sampler`` takes new labels with
-    ``set_labels``. Each rank samples its own stream (``seed + rank``; ``seed`` defaults to
-    ``SEED``, or a random one when it is negative). With ``shared_ids`` the P identities are the
-    same in both modalities (labels that name one identity in both)."""
+    ``set_labels``. Every rank draws the same global batch from one stream (``seed``, by default
+    ``SEED``, or a random one broadcast from rank 0 when it is negative) and takes its slice, each
+    image with its augmentation seed (:class:`~fastreid_ext.data.samplers.SeededIndex`): the
+    number of processes does not change the images seen nor their augmentation. With
+    ``shared_ids`` the P identities are the same in both modalities (labels that name one
+    identity in both)."""
     from fastreid.utils import comm
 
     from ..config_check import ConfigError
@@ -100,11 +103,12 @@ def build_two_modality_train_loader(cfg: CfgNode, dataset: ImageListDataset, lab
         raise ConfigError(f"SOLVER.IMS_PER_BATCH = {batch}: must be a multiple of 2 x DATALOADER.NUM_INSTANCE"
                           f"{per_process} = {2 * num_instances * world} (P identities x K images x 2 modalities"
                           f"{per_process})")
-    num_ids = batch // world // (2 * num_instances)
+    num_ids = batch // (2 * num_instances)  # of the global batch
     if seed is None:
-        seed = cfg.SEED if cfg.SEED >= 0 else int(np.random.SeedSequence().entropy % 2 ** 31)
+        seed = cfg.SEED if cfg.SEED >= 0 else comm.all_gather(int(np.random.SeedSequence().entropy % 2 ** 31))[0]
     cameras = [sample.camid for sample in dataset.samples] if cfg.DATALOADER.CAMERA_AWARE else None
-    sampler = CrossModalityIdentitySampler(labels_visible, labels_infrared, num_ids, num_instances,
-                                           seed=seed + comm.get_rank(), cameras=cameras, shared_ids=shared_ids)
+    sampler = CrossModalityIdentitySampler(labels_visible, labels_infrared, num_ids, num_instances, seed=seed,
+                                           cameras=cameras, shared_ids=shared_ids, rank=comm.get_rank(),
+                                           world_size=world)
     return DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.DATALOADER.NUM_WORKERS,
                       collate_fn=collate, pin_memory=torch.cuda.is_available())

@@ -1,7 +1,9 @@
 """A map-style dataset over :class:`Sample` records that reads images on demand."""
 import logging
+import random
 from typing import Callable, Dict, List, Optional, Sequence
 
+import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
@@ -14,6 +16,21 @@ logger = logging.getLogger(__name__)
 
 class ImageReadError(OSError):
     """An image file exists in the index but cannot be decoded."""
+
+
+def seeded_call(transform: Callable, image, seed: int):
+    """``transform(image)`` with python's, numpy's and torch's (CPU) random generators seeded by
+    ``seed``, restored afterwards: the same seed gives the same augmentation in any process."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            random.seed(seed)
+            np.random.seed(seed % 2 ** 32)
+            torch.manual_seed(seed)
+            return transform(image)
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
 
 
 def read_image(path: str) -> Image.Image:
@@ -79,9 +96,13 @@ class ImageListDataset(Dataset):
             raise ImageReadError(f"no readable image of modality {modality} left") from err
 
     def __getitem__(self, index: int) -> Dict:
-        index, pil = self._read(index)
+        """The item at ``index``; an index with a ``seed`` (a sampler's :class:`SeededIndex`) has its
+        random transforms seeded by it, others draw from the process's generators."""
+        seed = getattr(index, "seed", None)
+        index, pil = self._read(int(index))
         sample = self.samples[index]
-        image = self._transform(sample.modality)(pil)
+        transform = self._transform(sample.modality)
+        image = transform(pil) if seed is None else seeded_call(transform, pil, seed)
         return {
             "images": image,
             "targets": int(self.labels[index]),

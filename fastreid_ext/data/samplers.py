@@ -5,6 +5,20 @@ import numpy as np
 from torch.utils.data import Sampler
 
 
+class SeededIndex(int):
+    """A sample index that carries the seed of its augmentation (``seed``): the dataset seeds
+    its random transforms with it, so an image drawn at a given place of a given global batch
+    is augmented the same whatever the number of processes or loader workers."""
+
+    def __new__(cls, index: int, seed: int):
+        obj = super().__new__(cls, index)
+        obj.seed = int(seed)
+        return obj
+
+    def __reduce__(self):  # pickled to loader workers with its seed
+        return SeededIndex, (int(self), self.seed)
+
+
 class CrossModalityIdentitySampler(Sampler):
     """Infinite batches of ``num_ids`` identities x ``num_instances`` images from *each*
     modality: first the visible part, then the infrared part.
@@ -19,22 +33,35 @@ class CrossModalityIdentitySampler(Sampler):
     from as many different cameras as it has (PGM's ``RandomMultipleGallerySampler``): one
     image per camera in random order, then a second per camera, and so on.
 
+    Several processes: every rank draws the same global batch of ``num_ids`` identities from
+    one stream (``seed``, the same on every rank) and takes its slice, identities
+    ``[rank P / W, (rank + 1) P / W)`` of each modality, visible part first; every index is a
+    :class:`SeededIndex` whose seed depends on ``seed``, the batch's number and the index's place
+    in the global batch only. So 1 process with batch B and W processes with B / W each see the
+    same images, augmented the same.
+
     Args:
         labels_visible, labels_infrared: per-sample (pseudo) labels of each modality.
-        num_ids: identities per modality per batch (P).
+        num_ids: identities per modality per global batch (P, over all processes).
         num_instances: images per identity (K).
-        seed: seed of this sampler's random stream (add the rank when distributed).
+        seed: seed of the random stream (the same on every rank).
         cameras: per-sample camera ids (visible samples first), for camera-aware batches.
         shared_ids: the P identities of a batch are the same in both modalities (labels that
             mean the same identity in both, e.g. true identities for supervised training).
+        rank, world_size: this process's slice of the global batch.
     """
 
     def __init__(self, labels_visible: Sequence[int], labels_infrared: Sequence[int],
                  num_ids: int, num_instances: int, seed: int = 0, cameras: Optional[Sequence[int]] = None,
-                 shared_ids: bool = False):
+                 shared_ids: bool = False, rank: int = 0, world_size: int = 1):
         self.num_ids, self.num_instances, self.shared_ids = int(num_ids), int(num_instances), shared_ids
         if self.num_ids < 1 or self.num_instances < 1:
             raise ValueError(f"num_ids and num_instances must be >= 1, got {num_ids}, {num_instances}")
+        if world_size < 1 or not 0 <= rank < world_size or self.num_ids % world_size:
+            raise ValueError(f"num_ids ({num_ids}) must split evenly over world_size ({world_size}) processes, "
+                             f"rank in [0, world_size), got rank {rank}")
+        self.rank, self.world_size, self.seed = int(rank), int(world_size), int(seed)
+        self.batches_drawn = 0  # global batches drawn so far, over every iterator (numbers the seeds)
         self.cameras = None if cameras is None else np.asarray(cameras)
         if self.cameras is not None and len(self.cameras) != len(labels_visible) + len(labels_infrared):
             raise ValueError(f"cameras must have one entry per sample ({len(labels_visible) + len(labels_infrared)}), "
@@ -62,7 +89,8 @@ class CrossModalityIdentitySampler(Sampler):
 
     @property
     def batch_size(self) -> int:
-        return 2 * self.num_ids * self.num_instances
+        """Images per batch of this process."""
+        return 2 * self.num_ids * self.num_instances // self.world_size
 
     def _instances(self, members: np.ndarray) -> List[int]:
         """K images of one identity (with replacement when it has fewer)."""
@@ -90,9 +118,18 @@ class CrossModalityIdentitySampler(Sampler):
         chosen = self.rng.choice(len(self.shared), self.num_ids, replace=len(self.shared) < self.num_ids)
         return [i for modality in (0, 1) for c in chosen for i in self._instances(self.shared[c][modality])]
 
-    def __iter__(self) -> Iterator[List[int]]:
+    def _global_batches(self) -> Iterator[List[int]]:
         while True:
             if self.shared_ids:
                 yield self._shared_batch()
             else:
                 yield self._modality_batch(self.groups[0]) + self._modality_batch(self.groups[1])
+
+    def __iter__(self) -> Iterator[List[SeededIndex]]:
+        half = self.num_ids * self.num_instances  # images of one modality in the global batch
+        share = half // self.world_size
+        mine = [p for part in (0, half) for p in range(part + self.rank * share, part + (self.rank + 1) * share)]
+        for batch in self._global_batches():
+            seeds = np.random.SeedSequence([self.seed, self.batches_drawn]).generate_state(2 * half, dtype=np.uint64)
+            self.batches_drawn += 1
+            yield [SeededIndex(batch[p], seeds[p] % 2 ** 63) for p in mine]

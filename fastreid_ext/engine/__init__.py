@@ -2,6 +2,7 @@
 cross-modality trainer."""
 from .defaults import (TRAINER_REGISTRY, build_trainer_class, load_trained_model, resolve_device, seed_everything,
                        setup, setup_config, train_or_evaluate)
+from .distributed import GlobalBatchNormMixin, add_launch_arguments, launch, under_torchrun
 from .extract import ImageBatchCache, extract_features, unwrap
 from .loop import (ClusterSettings, EpochTargets, LoopSettings, PseudoLabelLoop, PseudoLabelModel,
                    cluster_each_modality, cluster_modality)
@@ -10,8 +11,9 @@ from .pseudo_trainer import PseudoLabelTrainer
 from .projects import Project, installed_projects
 from .supervised import CrossModalitySupervisedTrainer, LabelledTrainSet
 
-__all__ = ["TRAINER_REGISTRY", "ClusterSettings", "CrossModalitySupervisedTrainer", "EpochTargets", "ImageBatchCache",
-           "LabelledTrainSet", "LoopSettings", "Project", "PseudoLabelLoop", "PseudoLabelModel", "PseudoLabelTrainer",
-           "WallClockMetricPrinter", "build_trainer_class", "cluster_each_modality", "cluster_modality",
-           "extract_features", "installed_projects", "load_trained_model", "resolve_device", "seed_everything",
-           "setup", "setup_config", "train_or_evaluate", "unwrap"]
+__all__ = ["TRAINER_REGISTRY", "ClusterSettings", "CrossModalitySupervisedTrainer", "EpochTargets",
+           "GlobalBatchNormMixin", "ImageBatchCache", "LabelledTrainSet", "LoopSettings", "Project", "PseudoLabelLoop",
+           "PseudoLabelModel", "PseudoLabelTrainer", "WallClockMetricPrinter", "add_launch_arguments",
+           "build_trainer_class", "cluster_each_modality", "cluster_modality", "extract_features",
+           "installed_projects", "launch", "load_trained_model", "resolve_device", "seed_everything", "setup",
+           "setup_config", "train_or_evaluate", "under_torchrun", "unwrap"]

@@ -12,11 +12,12 @@ from torch.utils.data import DataLoader
 
 from ..data import (PseudoLabelledTrainSet, build_cross_modality_evaluator, build_cross_modality_train_split,
                     build_two_modality_train_loader)
+from .distributed import GlobalBatchNormMixin
 from .loop import LoopSettings, PseudoLabelLoop
 from .progress import WallClockMetricPrinter
 
 
-class PseudoLabelTrainer(DefaultTrainer):
+class PseudoLabelTrainer(GlobalBatchNormMixin, DefaultTrainer):
     """Subclasses implement :meth:`loop_settings` and :meth:`iterations_per_epoch` (from their
     config node) and set ``loop_class`` to their :class:`PseudoLabelLoop` subclass."""
 

@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 from ..data import (ImageListDataset, Sample, build_cross_modality_evaluator, build_cross_modality_train_split,
                     build_two_modality_train_loader)
 from .defaults import TRAINER_REGISTRY
+from .distributed import GlobalBatchNormMixin
 
 
 class LabelledTrainSet(ImageListDataset):
@@ -36,7 +37,7 @@ class LabelledTrainSet(ImageListDataset):
 
 
 @TRAINER_REGISTRY.register()
-class CrossModalitySupervisedTrainer(DefaultTrainer):
+class CrossModalitySupervisedTrainer(GlobalBatchNormMixin, DefaultTrainer):
     """fastreid's DefaultTrainer on ``DATASETS.NAMES[0]``'s true training identities: P identities
     x K images from each modality per batch (the same identities in both), the modality
     transforms of :mod:`fastreid_ext.data`; evaluation (periodic, final and ``--eval-only``)

@@ -70,3 +70,34 @@ def test_shared_identity_batches_hold_the_same_labels_in_both_modalities():
         assert visible == infrared and set(visible) <= {1, 2, 3}  # only labels seen in both modalities
     with pytest.raises(ValueError, match="no label has samples in both modalities"):
         CrossModalityIdentitySampler([0, 0], [1, 1], num_ids=1, num_instances=1, shared_ids=True)
+
+
+@pytest.mark.parametrize("shared_ids", [False, True])
+def test_w_processes_take_slices_of_the_one_process_batch_with_the_same_seeds(shared_ids):
+    labels_v, labels_r = [0, 0, 1, 1, 2, 2, 3, 3], [0, 1, 1, 2, 2, 3, 3, 3]
+    make = lambda rank, world: CrossModalityIdentitySampler(  # noqa: E731
+        labels_v, labels_r, num_ids=4, num_instances=2, seed=5, shared_ids=shared_ids, rank=rank, world_size=world)
+    single = [b for _, b in zip(range(6), make(0, 1))]
+    ranks = [[b for _, b in zip(range(6), make(rank, 2))] for rank in (0, 1)]
+    for step, batch in enumerate(single):
+        halves = [ranks[rank][step] for rank in (0, 1)]
+        assert len(halves[0]) == len(halves[1]) == make(0, 2).batch_size == 8
+        # each rank: its 2 identities x 2 images of the visible part, then of the infrared part
+        assert halves[0][:4] + halves[1][:4] + halves[0][4:] + halves[1][4:] == batch
+        seeds = lambda b: [i.seed for i in b]  # noqa: E731
+        assert seeds(halves[0][:4] + halves[1][:4] + halves[0][4:] + halves[1][4:]) == seeds(batch)
+    assert len({i.seed for b in single for i in b}) == 6 * 16  # a seed per place and batch
+
+
+def test_the_global_batch_must_split_over_the_processes():
+    with pytest.raises(ValueError, match=r"num_ids \(3\) must split evenly over world_size \(2\)"):
+        CrossModalityIdentitySampler([0], [0], num_ids=3, num_instances=1, rank=0, world_size=2)
+
+
+def test_seeded_indices_reach_loader_workers_with_their_seeds():
+    import pickle
+
+    from fastreid_ext.data import SeededIndex
+
+    index = pickle.loads(pickle.dumps(SeededIndex(7, 2 ** 62 + 3)))
+    assert (index, index.seed, index + 1) == (7, 2 ** 62 + 3, 8)

@@ -60,3 +60,25 @@ def test_pgm_augmentations_are_in_the_pipeline_of_their_modality_only_when_enabl
     cfg.INPUT.CROSS_MODALITY.CHANNEL_ADAPTIVE_GRAY.ENABLED = True
     assert ColorJitter in kinds(0) and ChannelAdaptiveGray in kinds(1)
     assert ChannelAdaptiveGray not in kinds(0) and ChannelExchange not in kinds(1)
+
+
+def test_a_seeded_item_is_augmented_the_same_in_any_process_and_leaves_the_generators_alone(tmp_path):
+    from fastreid_ext.data import ImageListDataset, Sample, SeededIndex
+
+    cfg = add_ext_config(get_cfg())
+    cfg.INPUT.SIZE_TRAIN = [32, 16]
+    cfg.INPUT.FLIP.ENABLED, cfg.INPUT.PADDING.ENABLED, cfg.INPUT.REA.ENABLED = True, True, True
+    cfg.INPUT.CROSS_MODALITY.CHANNEL_EXCHANGE.ENABLED = True
+    path = tmp_path / "a.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 20, 3), dtype=np.uint8)).save(path)
+    dataset = ImageListDataset([Sample(str(path), 1, 0, 0)], build_modality_transforms(cfg, 0, is_train=True))
+    torch.manual_seed(0), random.seed(0)
+    first = dataset[SeededIndex(0, 11)]["images"]
+    state = (torch.get_rng_state(), random.getstate())
+    torch.manual_seed(1), random.seed(1)  # another process, other generator states
+    assert torch.equal(dataset[SeededIndex(0, 11)]["images"], first)
+    others = [dataset[SeededIndex(0, seed)]["images"] for seed in range(12, 20)]
+    assert any(not torch.equal(other, first) for other in others)  # the seed does draw the augmentation
+    torch.manual_seed(0), random.seed(0)
+    dataset[SeededIndex(0, 11)]
+    assert torch.equal(torch.get_rng_state(), state[0]) and random.getstate() == state[1]
