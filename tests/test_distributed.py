@@ -56,7 +56,7 @@ def test_a_non_finite_loss_on_one_rank_stops_every_rank_and_keeps_the_last_check
     run_probe("fault", 2, synvi_sysu, tmp_path, timeout=240)
     errors = [torch.load(tmp_path / f"fault_world2_rank{rank}.pt", weights_only=False)["error"] for rank in (0, 1)]
     for error in errors:
-        assert error is not None and error.startswith("rank 1: MIOT: non-finite embeddings for 8 images")
+        assert error is not None and error.startswith("rank 1: MIOT: non-finite pixel values in 8 images")
         assert "rank 0" not in error
     run = tmp_path / "fault_world2"
     last = (run / "last_checkpoint").read_text().strip()

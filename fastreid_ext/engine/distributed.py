@@ -66,8 +66,8 @@ class GlobalBatchNormMixin:
     """For a fastreid ``DefaultTrainer`` subclass: with several processes and ``MODEL.SYNC_BN``,
     the model's batch norms take their training statistics from the global batch (before
     fastreid wraps the model in ``DistributedDataParallel``). A method whose forward normalises
-    parts of a batch separately (MIOT's per-modality stem) keeps doing so: each part is
-    normalised with the statistics of that part over every rank."""
+    parts of a batch separately (a per-modality stem) keeps doing so: each part is normalised
+    with the statistics of that part over every rank."""
 
     @classmethod
     def build_model(cls, cfg) -> nn.Module:

@@ -134,7 +134,7 @@ def snapshot(model):
 
 def assert_unchanged(model, before):
     after = snapshot(model)
-    changed = [name for name in before if not torch.equal(before[name], after[name])]
+    changed = [name for name in before if not torch.allclose(before[name], after[name], rtol=0, atol=0, equal_nan=True)]
     assert changed == []
 
 
@@ -150,9 +150,20 @@ def test_a_finite_step_changes_the_weights_and_both_memories():  # what the two 
 
 def test_nan_embeddings_stop_the_step_and_name_the_images():
     model, batch = tiny_model()
+    with torch.no_grad():
+        model.neck.weight[0] = float("nan")  # a diverged weight: every embedding is NaN
+    before = snapshot(model)
+    with pytest.raises(FloatingPointError, match=r"non-finite embeddings for 4 images \(e.g. \['img0.jpg', "
+                                                 r"'img1.jpg', 'img2.jpg'\]\)"):
+        take_step(model, batch)
+    assert_unchanged(model, before)
+
+
+def test_non_finite_pixels_stop_the_step_before_the_forward_and_name_the_images():
+    model, batch = tiny_model()
     batch["images"][2] = float("nan")
     before = snapshot(model)
-    with pytest.raises(FloatingPointError, match=r"non-finite embeddings for \d+ images \(e.g. \[.*'img2.jpg'"):
+    with pytest.raises(FloatingPointError, match=r"non-finite pixel values in 1 images \(e.g. \['img2.jpg'\]\)"):
         take_step(model, batch)
     assert_unchanged(model, before)
 

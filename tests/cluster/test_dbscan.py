@@ -59,3 +59,36 @@ def test_the_torch_jaccard_path_gives_the_labels_of_the_dense_reference_on_dupli
     features = with_duplicates(15)
     torch_labels = dbscan_labels(features, eps=0.5, min_samples=2, k1=10, k2=3, jaccard_backend="torch")
     np.testing.assert_array_equal(torch_labels, dense_dbscan_labels(features, 0.5, 2, 10, 3))
+
+
+def test_eps_must_be_a_jaccard_distance_strictly_between_0_and_1():
+    for eps in (0.0, 1.0, 1.5):
+        with pytest.raises(ValueError, match=r"eps must be in \(0, 1\) for Jaccard distances, got"):
+            dbscan_labels(np.ones((5, 3)), eps=eps)
+    assert len(dbscan_labels(np.eye(5), eps=0.999, min_samples=1, k1=2, k2=1)) == 5
+
+
+def test_timings_add_the_seconds_of_each_phase_to_what_the_caller_holds():
+    timings = {"knn": 100.0, "jaccard": 100.0, "dbscan": 100.0}
+    dbscan_labels(reid_like(3), eps=0.6, min_samples=4, k1=20, k2=6, timings=timings)
+    assert set(timings) == {"knn", "jaccard", "dbscan"}
+    assert all(100.0 < seconds < 160.0 for seconds in timings.values())
+    fresh = {}
+    dbscan_labels(reid_like(3), eps=0.6, min_samples=4, k1=20, k2=6, timings=fresh)
+    assert set(fresh) == {"knn", "jaccard", "dbscan"} and all(0.0 < seconds < 1.0 for seconds in fresh.values())
+
+
+def test_the_backends_and_progress_reach_the_jaccard_step(capsys):
+    features = reid_like(4)
+    with pytest.raises(ValueError, match="knn backend must be"):
+        dbscan_labels(features, knn_backend="annoy")
+    with pytest.raises(ValueError, match="nope"):
+        dbscan_labels(features, jaccard_backend="nope")
+    dbscan_labels(features, k1=20, progress=True)
+    assert "%|" in capsys.readouterr().err  # a tqdm bar
+
+
+def test_the_no_cluster_warning_names_the_parameters_and_the_count(caplog):
+    with caplog.at_level(logging.WARNING):
+        dbscan_labels(np.eye(12), eps=0.1, min_samples=3, k1=5, k2=1)
+    assert "DBSCAN (eps=0.1, min_samples=3) found no cluster: all 12 points are outliers" in caplog.text

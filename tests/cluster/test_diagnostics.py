@@ -30,3 +30,33 @@ def test_identity_alignment_asks_whether_each_infrared_identity_is_nearest_its_o
     # id 2 -> nearer to the visible mean of 3; id 3 -> 3
     assert identity_alignment(features_v, ids_v, features_r, ids_r) == pytest.approx(2 / 3)
     assert identity_alignment(features_v, ids_v, features_r, np.array([7, 8, 8, 9])) == 0.0  # no common identity
+
+
+def brute_force_alignment(features_v, ids_v, features_r, ids_r):
+    """Identity by identity, with explicit cosine similarities."""
+    common = sorted(set(ids_v.tolist()) & set(ids_r.tolist()))
+    mean = lambda f, ids, i: f[ids == i].mean(axis=0)  # noqa: E731
+    cosine = lambda a, b: float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))  # noqa: E731
+    hits = 0
+    for i in common:
+        sims = [cosine(mean(features_r, ids_r, i), mean(features_v, ids_v, j)) for j in common]
+        hits += common[int(np.argmax(sims))] == i
+    return hits / len(common)
+
+
+def test_identity_alignment_equals_a_brute_force_count_on_unnormalised_features():
+    rng = np.random.default_rng(0)
+    ids_v, ids_r = np.repeat(np.arange(8), 3), np.repeat(np.arange(2, 10), 2)
+    features_v = rng.normal(size=(24, 6)) * rng.uniform(0.1, 10, size=(24, 1))  # norms far from 1
+    features_r = features_v[::3][np.repeat(np.arange(8), 2) % 8] + rng.normal(scale=1.5, size=(16, 6))
+    got = identity_alignment(features_v, ids_v, features_r, ids_r)
+    assert got == pytest.approx(brute_force_alignment(features_v, ids_v, features_r, ids_r))
+    assert 0 < got < 1
+
+
+def test_matching_accuracy_is_zero_without_matches_or_clusters_and_counts_a_single_cluster():
+    labels_v, ids_v = np.array([0, 0, 1]), np.array([5, 5, 6])
+    assert matching_accuracy(labels_v, ids_v, np.array([0, 0]), np.array([5, 5]), np.array([], dtype=int)) == 0.0
+    assert matching_accuracy(labels_v, ids_v, np.array([-1, -1]), np.array([5, 5]), np.array([0])) == 0.0
+    assert matching_accuracy(labels_v, ids_v, np.array([0, 0]), np.array([5, 5]), np.array([0])) == 1.0
+    assert matching_accuracy(labels_v, ids_v, np.array([0, 0]), np.array([5, 5]), np.array([7])) == 0.0  # no such

@@ -80,5 +80,25 @@ def test_short_galleries_pad_the_cmc_and_bad_input_is_refused():
         evaluate_cross_modality(np.zeros((1, 1)), [1], [1], [3], [1], "market")
     with pytest.raises(ValueError, match="distmat has shape"):
         evaluate_cross_modality(np.zeros((2, 1)), [1], [1], [3], [1], "sysu")
-    with pytest.raises(ValueError, match="no query has a matching identity"):
+    with pytest.raises(ValueError, match="^no query has a matching identity in the gallery: check the query/gallery "
+                                         "split$"):
         evaluate_cross_modality(np.zeros((1, 1)), [1], [2], [3], [1], "sysu")
+
+
+def test_the_padding_repeats_the_curves_last_value_and_an_empty_ranking_pads_with_zeros():
+    from fastreid_ext.evaluation.rank import _cmc_row
+
+    np.testing.assert_array_equal(_cmc_row(np.array([0, 0, 1]), 5), [0, 0, 1, 1, 1])
+    np.testing.assert_array_equal(_cmc_row(np.array([], dtype=np.int64), 3), [0, 0, 0])
+
+
+def test_defaults_are_the_sysu_protocol_and_ranks_up_to_20():
+    rng = np.random.default_rng(4)
+    distmat = rng.random((6, 30))
+    q_pids, g_pids = rng.integers(0, 5, 6), np.arange(30) % 5
+    q_cams, g_cams = np.full(6, 3), np.where(np.arange(30) % 2, 2, 1)  # camera 3 queries: camera 2 ignored
+    default = evaluate_cross_modality(distmat, q_pids, g_pids, q_cams, g_cams)
+    sysu = evaluate_cross_modality(distmat, q_pids, g_pids, q_cams, g_cams, "sysu", max_rank=20)
+    regdb = evaluate_cross_modality(distmat, q_pids, g_pids, q_cams, g_cams, "regdb", max_rank=20)
+    assert len(default[0]) == 20 and np.array_equal(default[0], sysu[0]) and default[1:] == sysu[1:]
+    assert default[1] != regdb[1]  # the protocol matters on these cameras

@@ -205,3 +205,24 @@ def test_mutual_two_round_hungarian_keeps_the_one_to_one_round_only():
     full = match_prototypes(protos_a, protos_b, method="two_round_hungarian")
     mutual = match_prototypes(protos_a, protos_b, method="two_round_hungarian", mutual=True)
     assert full.num_matched_a == 6 and mutual.num_matched_a == 4 == mutual.num_matched_b
+
+
+def test_a_confidence_equal_to_the_threshold_is_kept_and_no_threshold_keeps_every_match():
+    from fastreid_ext.matching import select_matches
+
+    a_to_b, a_conf, b_to_a, b_conf = torch.tensor([0, 1]), torch.tensor([0.5, 0.2]), torch.tensor([0, 1]), \
+        torch.tensor([0.5, 0.1])
+    at = select_matches(a_to_b, a_conf, b_to_a, b_conf, threshold=0.5)
+    assert at.a_to_b.tolist() == [0, -1] and at.b_to_a.tolist() == [0, -1]
+    default = select_matches(a_to_b, a_conf, b_to_a, b_conf)
+    assert default.a_to_b.tolist() == [0, 1] and default.b_to_a.tolist() == [0, 1]
+
+
+def test_a_matcher_without_options_says_it_takes_none(register):
+    @register
+    def optionless(protos_a, protos_b):
+        raise AssertionError("never called")
+
+    protos_a, protos_b, _ = planted(seed=3)
+    with pytest.raises(TypeError, match=r"matcher 'optionless' takes no option 'reg'; it takes none$"):
+        match_prototypes(protos_a, protos_b, method="optionless", reg=0.1)

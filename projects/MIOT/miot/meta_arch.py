@@ -154,6 +154,15 @@ class MIOT(PseudoLabelModel):
         return x
 
     def forward(self, batched_inputs: Dict):
+        if self.training:  # before the forward's collectives (batch norm over every rank): a bad image on one
+            # rank would make every rank's embeddings non-finite, and the others' images would be blamed
+            images = batched_inputs["images"]
+            bad = ~torch.isfinite(images.flatten(1)).all(dim=1)
+            problem = None
+            if bool(bad.any()):
+                paths = [p for p, b in zip(batched_inputs.get("img_paths", []), bad.tolist()) if b][:3]
+                problem = f"MIOT: non-finite pixel values in {int(bad.sum())} images (e.g. {paths}); check these images"
+            raise_on_any_rank(problem)
         features = self.embed(batched_inputs["images"], batched_inputs["modalities"])
         if not self.training:
             return features
