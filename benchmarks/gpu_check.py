@@ -28,10 +28,9 @@ import torch
 
 import fastreid_ext  # noqa: F401  (first)
 from fastreid.engine import HookBase
-from fastreid.engine.defaults import default_argument_parser
 from fastreid_ext.cluster import dbscan_labels, exact_knn
 from fastreid_ext.data.synvi import ensure
-from fastreid_ext.engine import build_trainer_class, setup
+from fastreid_ext.engine import build_trainer
 from fastreid_ext.testing import synthetic_reid_features
 from fastreid_ext.utils import cuda_usable
 
@@ -67,16 +66,11 @@ def amp_iterations(args) -> str:
         return SKIPPED
     root = os.path.join(args.out, "synvi")
     ensure(root, "sysu", num_ids=30, seed=0)
-    cli = default_argument_parser().parse_args(
-        ["--config-file", os.path.join(REPO, "configs", "SynVI", "miot.yml"), "DATASETS.ROOT", root,
-         "OUTPUT_DIR", os.path.join(args.out, "amp"), "MODEL.DEVICE", "cuda", "SOLVER.AMP.ENABLED", "True",
-         "SOLVER.MAX_EPOCH", "2", "MIOT.ITERS", "10", "MIOT.WARMUP_RATIO", "0.5", "TEST.EVAL_PERIOD", "2"])
-    cfg = setup(cli)
-    trainer = build_trainer_class(cfg)(cfg)
     check = LossCheck()
-    trainer.register_hooks([check])
-    trainer.resume_or_load(resume=False)
-    trainer.train()
+    build_trainer(os.path.join(REPO, "configs", "SynVI", "miot.yml"),
+                  ["DATASETS.ROOT", root, "OUTPUT_DIR", os.path.join(args.out, "amp"), "MODEL.DEVICE", "cuda",
+                   "SOLVER.AMP.ENABLED", "True", "SOLVER.MAX_EPOCH", "2", "MIOT.ITERS", "10", "MIOT.WARMUP_RATIO",
+                   "0.5", "TEST.EVAL_PERIOD", "2"], hooks=[check]).train()
     return f"{check.steps} AMP iterations, every loss finite (the second epoch with the cross terms)"
 
 

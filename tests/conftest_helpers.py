@@ -3,7 +3,6 @@ import importlib.util
 from pathlib import Path
 
 from fastreid.engine import HookBase
-from fastreid.engine.defaults import default_argument_parser
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,15 +24,10 @@ def load_tool(name: str):
 
 def make_trainer(root, out, *opts, resume=False):
     """A MIOTTrainer on the SynVI config with TINY sizes, built as tools/train_net.py does."""
-    from fastreid_ext.engine import build_trainer_class, setup
+    from fastreid_ext.engine import build_trainer
 
-    args = default_argument_parser().parse_args(
-        ["--config-file", str(REPO / "configs" / "SynVI" / "miot.yml"), "DATASETS.ROOT", str(root),
-         "OUTPUT_DIR", str(out), *TINY, *opts])
-    cfg = setup(args)
-    trainer = build_trainer_class(cfg)(cfg)
-    trainer.resume_or_load(resume=resume)
-    return trainer
+    return build_trainer(str(REPO / "configs" / "SynVI" / "miot.yml"),
+                         ["DATASETS.ROOT", str(root), "OUTPUT_DIR", str(out), *TINY, *opts], resume=resume)
 
 
 class LossRecorder(HookBase):

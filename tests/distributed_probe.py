@@ -53,7 +53,7 @@ class EpochZeroRecorder(HookBase):
 
 def equivalence(mode: str, root: str, out: str, tag: str) -> dict:
     from conftest_helpers import REPO, TINY
-    from fastreid_ext.engine import build_trainer_class, setup
+    from fastreid_ext.engine import build_trainer
 
     _, method, sync = mode.split("-")
     common = ["DATASETS.ROOT", root, "OUTPUT_DIR", os.path.join(out, tag), "SOLVER.MAX_EPOCH", "2", "SEED", "0",
@@ -69,12 +69,8 @@ def equivalence(mode: str, root: str, out: str, tag: str) -> dict:
         config, opts = "miot.yml", TINY + common + ["MIOT.WARMUP_RATIO", "0.0", "MIOT.ITERS", "2"]
     else:  # fastreid: iterations per epoch = training images // batch (2 here)
         config, opts = "supervised.yml", common + ["SOLVER.IMS_PER_BATCH", "48"]
-    args = default_argument_parser().parse_args(["--config-file", str(REPO / "configs" / "SynVI" / config), *opts])
-    cfg = setup(args)
-    trainer = build_trainer_class(cfg)(cfg)
     recorder = EpochZeroRecorder()
-    trainer.register_hooks([recorder])
-    trainer.resume_or_load(resume=False)
+    trainer = build_trainer(str(REPO / "configs" / "SynVI" / config), opts, hooks=[recorder])
     trainer.train()
     dump = {"world": comm.get_world_size(), "losses": recorder.losses, "first_grads": recorder.first_grads,
             "after_first_epoch": recorder.after_first_epoch, "iters_per_epoch": trainer.iters_per_epoch}

@@ -96,6 +96,19 @@ def setup(args: Namespace, projects: Optional[Sequence[Project]] = None) -> CfgN
     return cfg
 
 
+def build_trainer(config_file: str, opts: Sequence[str] = (), resume: bool = False, hooks: Sequence = ()):
+    """The trainer ``tools/train_net.py`` would train, from a config file and ``KEY VALUE``
+    overrides (a notebook's or a script's way in): :func:`setup`, the class of ``TRAINER.NAME``,
+    ``hooks`` registered after its own, weights loaded (or the last checkpoint, ``resume``)."""
+    from fastreid.engine import default_argument_parser
+
+    cfg = setup(default_argument_parser().parse_args(["--config-file", config_file, *opts]))
+    trainer = build_trainer_class(cfg)(cfg)
+    trainer.register_hooks(list(hooks))
+    trainer.resume_or_load(resume=resume)
+    return trainer
+
+
 def train_or_evaluate(args: Namespace) -> Dict:
     """The main function of ``tools/train_net.py``: set up, then evaluate ``MODEL.WEIGHTS``
     (``--eval-only``) or train (``--resume`` continues the last checkpoint) with the trainer of

@@ -50,6 +50,18 @@ class ClusterSettings:
     jaccard_backend: str = "auto"  # scipy | torch | auto (torch on the model's CUDA device)
     keys: str = "CLUSTER"  # the config node these come from (EPS, K1, ...), named in messages
 
+    @classmethod
+    def from_config(cls, cfg, keys: str) -> "ClusterSettings":
+        """The settings under the config node ``keys`` (e.g. ``"CLUSTER"``, or a project's ``"<PROJECT>.CLUSTER"``): ``EPS``,
+        ``MIN_SAMPLES``, ``K1``, ``K2`` and, where the node has them, ``KNN_BACKEND`` and
+        ``JACCARD_BACKEND``."""
+        node = cfg
+        for part in keys.split("."):
+            node = node[part]
+        optional = {name: node[key] for name, key in (("knn_backend", "KNN_BACKEND"),
+                                                       ("jaccard_backend", "JACCARD_BACKEND")) if key in node}
+        return cls(eps=node.EPS, min_samples=node.MIN_SAMPLES, k1=node.K1, k2=node.K2, keys=keys, **optional)
+
 
 @dataclass(frozen=True)
 class LoopSettings:

@@ -19,10 +19,7 @@ class MIOTTrainer(PseudoLabelTrainer):
 
     @classmethod
     def loop_settings(cls, cfg) -> LoopSettings:
-        c = cfg.MIOT.CLUSTER
         return LoopSettings(
-            cluster=ClusterSettings(eps=c.EPS, min_samples=c.MIN_SAMPLES, k1=c.K1, k2=c.K2,
-                                    knn_backend=c.KNN_BACKEND, jaccard_backend=c.JACCARD_BACKEND, keys="MIOT.CLUSTER"),
-            extract_flip=cfg.MIOT.EXTRACT_FLIP, extract_batch=cfg.MIOT.EXTRACT_BATCH,
-            cache_mb=cfg.MIOT.EXTRACT_CACHE_MB, diagnostics=cfg.MIOT.DIAGNOSTICS,
-            progress=cfg.get("PROGRESS", "auto"), keys="MIOT")
+            cluster=ClusterSettings.from_config(cfg, "MIOT.CLUSTER"), extract_flip=cfg.MIOT.EXTRACT_FLIP,
+            extract_batch=cfg.MIOT.EXTRACT_BATCH, cache_mb=cfg.MIOT.EXTRACT_CACHE_MB,
+            diagnostics=cfg.MIOT.DIAGNOSTICS, progress=cfg.get("PROGRESS", "auto"), keys="MIOT")

@@ -70,9 +70,7 @@ class ClusterContrastTrainer(PseudoLabelTrainer):
 
     @classmethod
     def loop_settings(cls, cfg) -> LoopSettings:
-        c = cfg.CC.CLUSTER
-        return LoopSettings(ClusterSettings(eps=c.EPS, min_samples=c.MIN_SAMPLES, k1=c.K1, k2=c.K2, keys="CC.CLUSTER"),
-                            extract_batch=64, keys="CC")
+        return LoopSettings(ClusterSettings.from_config(cfg, "CC.CLUSTER"), extract_batch=64, keys="CC")
 
 
 PROJECT = Project(name="clustercontrast", add_config=add_clustercontrast_config)
