@@ -43,6 +43,7 @@ test: env
 # fastreid_ext/{cluster,matching,evaluation} and MIOT's losses, memory and pseudo labels against its covering
 # tests, then the per-module table of tests/README.md (known equivalent mutants: tests/mutation_equivalents.txt)
 mutate: env
+	ln -sfn projects/MIOT/miot miot
 	mkdir -p logs && OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run --max-children $(TEST_WORKERS) > logs/mutmut.log 2>&1 || true
 	$(PY) tests/mutation_report.py
 

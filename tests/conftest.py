@@ -6,13 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import fastreid_ext  # noqa: F401  (applies the compat fixes before fastreid is used)
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-# the method's package from this tree: the files `pip install -e .` points at, or, in a copy of the
-# tree (mutation testing's ./mutants), the copy's own
-sys.path.insert(0, str(REPO / "projects" / "MIOT"))
-
-import fastreid_ext  # noqa: E402, F401  (applies the compat fixes before fastreid is used)
 
 
 def write_market1501(root: Path, num_train_ids: int = 20, num_test_ids: int = 10,

@@ -52,8 +52,8 @@ class ClusterSettings:
 
     @classmethod
     def from_config(cls, cfg, keys: str) -> "ClusterSettings":
-        """The settings under the config node ``keys`` (e.g. ``"CLUSTER"``, or a project's ``"<PROJECT>.CLUSTER"``): ``EPS``,
-        ``MIN_SAMPLES``, ``K1``, ``K2`` and, where the node has them, ``KNN_BACKEND`` and
+        """The settings under the config node ``keys`` (a project's ``"<PROJECT>.CLUSTER"``):
+        ``EPS``, ``MIN_SAMPLES``, ``K1``, ``K2`` and, where the node has them, ``KNN_BACKEND`` and
         ``JACCARD_BACKEND``."""
         node = cfg
         for part in keys.split("."):
