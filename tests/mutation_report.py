@@ -40,16 +40,22 @@ def main() -> None:
         rows[match["module"]][status] += 1
     print("| module | mutants | killed | equivalent | survived | no tests | not run | score |")
     print("|---|---|---|---|---|---|---|---|")
-    below = []
+    below, incomplete = [], []
     for module, counts in sorted(rows.items()):
         total = sum(counts.values())
         killed = counts["killed"] + counts["timeout"]
         score = 100.0 * killed / max(total - counts["equivalent"], 1)
-        below += [module] if score < GOAL else []
+        if counts["not checked"]:
+            incomplete.append(module)
+        elif score < GOAL:
+            below.append(module)
+        shown = f"{score:.1f} %" + (" (run incomplete)" if counts["not checked"] else "")
         print(f"| {module} | {total} | {killed} | {counts['equivalent']} | {counts['survived']} | "
-              f"{counts['no tests']} | {counts['not checked']} | {score:.1f} % |")
-    print(f"\n{len(rows) - len(below)} of {len(rows)} modules at or above {GOAL:.0f} %"
-          + (f"; below: {', '.join(below)}" if below else ""))
+              f"{counts['no tests']} | {counts['not checked']} | {shown} |")
+    done = len(rows) - len(incomplete)
+    print(f"\n{done - len(below)} of {done} fully run modules at or above {GOAL:.0f} %"
+          + (f"; below: {', '.join(below)}" if below else "")
+          + (f"; not fully run: {', '.join(incomplete)}" if incomplete else ""))
 
 
 if __name__ == "__main__":
