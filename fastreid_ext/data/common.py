@@ -26,7 +26,7 @@ def seeded_call(transform: Callable, image, seed: int):
         with torch.random.fork_rng(devices=[]):
             random.seed(seed)
             np.random.seed(seed % 2 ** 32)
-            torch.manual_seed(seed)
+            torch.default_generator.manual_seed(seed)  # the CPU's only: seeding CUDA would cost a call per image
             return transform(image)
     finally:
         random.setstate(python_state)
