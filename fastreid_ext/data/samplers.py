@@ -8,7 +8,7 @@ from torch.utils.data import Sampler
 class SeededIndex(int):
     """A sample index that carries the seed of its augmentation (``seed``): the dataset seeds
     its random transforms with it, so an image drawn at a given place of a given global batch
-    is augmented the same whatever the number of processes or loader workers."""
+    is augmented the same whatever the number of processes, and whichever loader worker reads it."""
 
     def __new__(cls, index: int, seed: int):
         obj = super().__new__(cls, index)
