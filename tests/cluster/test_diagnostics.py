@@ -60,3 +60,19 @@ def test_matching_accuracy_is_zero_without_matches_or_clusters_and_counts_a_sing
     assert matching_accuracy(labels_v, ids_v, np.array([-1, -1]), np.array([5, 5]), np.array([0])) == 0.0
     assert matching_accuracy(labels_v, ids_v, np.array([0, 0]), np.array([5, 5]), np.array([0])) == 1.0
     assert matching_accuracy(labels_v, ids_v, np.array([0, 0]), np.array([5, 5]), np.array([7])) == 0.0  # no such
+
+
+def test_a_cluster_stands_for_its_most_frequent_identity_not_its_smallest():
+    labels_v, ids_v = np.array([0, 0, 0]), np.array([3, 5, 5])  # majority 5, smallest 3
+    labels_r, ids_r = np.array([0, 0]), np.array([5, 5])
+    assert matching_accuracy(labels_v, ids_v, labels_r, ids_r, np.array([0])) == 1.0
+
+
+def test_identity_alignment_does_not_depend_on_the_features_scale():
+    rng = np.random.default_rng(1)
+    ids = np.repeat(np.arange(6), 2)
+    features_v = rng.normal(size=(12, 5)) * rng.uniform(0.2, 5, size=(12, 1))
+    features_r = features_v + rng.normal(scale=1.2, size=(12, 5))
+    reference = brute_force_alignment(features_v, ids, features_r, ids)
+    for scale in (1e-3, 1.0, 1e3):  # means far below and far above unit norm
+        assert identity_alignment(features_v * scale, ids, features_r * scale, ids) == pytest.approx(reference)
