@@ -9,8 +9,8 @@ from .samplers import CrossModalityIdentitySampler, SeededIndex
 from .transforms import ChannelExchange, build_modality_transforms
 
 __all__ = ["INFRARED", "VISIBLE", "ChannelExchange", "CrossModalityDataset", "CrossModalityIdentitySampler",
-           "SeededIndex", "DatasetLayoutError", "ImageListDataset", "ImageReadError", "PseudoLabelledTrainSet", "Sample",
-           "build_cross_modality_dataset",
+           "SeededIndex", "DatasetLayoutError", "ImageListDataset", "ImageReadError", "PseudoLabelledTrainSet",
+           "Sample", "build_cross_modality_dataset",
            "build_cross_modality_evaluator", "build_cross_modality_train_split", "build_inference_loader",
            "build_modality_transforms",
            "build_two_modality_train_loader", "read_image"]
