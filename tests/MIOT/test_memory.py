@@ -120,3 +120,24 @@ def test_alternation_gives_the_cross_term_to_visible_samples_in_even_epochs_only
     features = model.embed(batch["images"], batch["modalities"])
     losses = model.losses(features, torch.tensor([0, 0]), batch["modalities"])
     assert (losses["loss_cross"].item() > 0) == takes_cross
+
+
+def test_a_new_memory_is_empty_outside_the_state_dict_and_updates_with_clustercontrasts_momentum():
+    memory = PrototypeMemory(3)
+    assert memory.features.shape == (0, 3) and memory.pending == [] and "features" not in memory.state_dict()
+    memory.apply_updates()  # nothing queued: nothing to do
+    memory.reset(torch.tensor([[1.0, 0.0, 0.0]]))
+    inputs = torch.tensor([[0.0, 1.0, 0.0]], requires_grad=True)
+    memory(inputs, torch.tensor([0])).sum().backward()
+    memory.apply_updates()
+    torch.testing.assert_close(memory.features[0], F.normalize(torch.tensor([0.1, 0.9, 0.0]), dim=0))  # momentum 0.1
+
+
+def test_lookups_work_in_the_inputs_precision():
+    memory = PrototypeMemory(2)
+    memory.reset(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    inputs = torch.tensor([[0.6, 0.8]], dtype=torch.bfloat16, requires_grad=True)
+    logits = memory(inputs, torch.tensor([1]))
+    assert logits.dtype == torch.bfloat16
+    logits.sum().backward()
+    assert inputs.grad.dtype == torch.bfloat16 and memory.features.dtype == torch.float32
