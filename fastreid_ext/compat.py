@@ -507,11 +507,12 @@ def _triplet_global_batch() -> None:
     import torch.distributed as dist
     import torch.distributed.nn.functional as dist_nn
     from fastreid.modeling.meta_arch import baseline
+    from fastreid.utils import comm
 
     single_process_triplet = baseline.triplet_loss
 
     def triplet_loss(embedding, targets, margin, norm_feat, hard_mining):
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        if comm.get_world_size() > 1:
             embedding = torch.cat(dist_nn.all_gather(embedding.contiguous()))
             gathered = [torch.empty_like(targets) for _ in range(dist.get_world_size())]
             dist.all_gather(gathered, targets.contiguous())

@@ -9,6 +9,7 @@ global count; gradients flow back through the all-reduces as through SyncBatchNo
 """
 import torch
 import torch.distributed as dist
+from fastreid.utils import comm
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -30,7 +31,7 @@ class _AllReduceSum(torch.autograd.Function):
 
 
 def _distributed() -> bool:
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    return comm.get_world_size() > 1  # 1 when torch.distributed is unavailable or not initialised
 
 
 class GlobalBatchNorm(_BatchNorm):

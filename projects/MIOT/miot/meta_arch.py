@@ -42,6 +42,11 @@ def split_backbone(backbone: nn.Module, stem_depth: str = "conv1") -> Tuple[Tupl
     return stages[:cut], stages[cut:]
 
 
+def _first_paths(batched_inputs: Dict, bad: torch.Tensor, count: int = 3) -> list:
+    """The paths of the first ``count`` images flagged in ``bad`` (for error messages)."""
+    return [p for p, b in zip(batched_inputs.get("img_paths", []), bad.tolist()) if b][:count]
+
+
 @META_ARCH_REGISTRY.register()
 class MIOT(PseudoLabelModel):
     """Embeds images into L2-normalised features; in training, returns the MIOT losses.
@@ -160,7 +165,7 @@ class MIOT(PseudoLabelModel):
             bad = ~torch.isfinite(images.flatten(1)).all(dim=1)
             problem = None
             if bool(bad.any()):
-                paths = [p for p, b in zip(batched_inputs.get("img_paths", []), bad.tolist()) if b][:3]
+                paths = _first_paths(batched_inputs, bad)
                 problem = f"MIOT: non-finite pixel values in {int(bad.sum())} images (e.g. {paths}); check these images"
             raise_on_any_rank(problem)
         features = self.embed(batched_inputs["images"], batched_inputs["modalities"])
@@ -172,7 +177,7 @@ class MIOT(PseudoLabelModel):
         losses, problem = {}, None
         bad = ~torch.isfinite(features).all(dim=1)
         if bool(bad.any()):
-            paths = [p for p, b in zip(batched_inputs.get("img_paths", []), bad.tolist()) if b][:3]
+            paths = _first_paths(batched_inputs, bad)
             problem = (f"MIOT: non-finite embeddings for {int(bad.sum())} images (e.g. {paths}); "
                        f"the step is not taken (lower SOLVER.BASE_LR, check these images)")
         else:
