@@ -12,7 +12,8 @@ included; order of :func:`fastreid_ext.cluster.knn.exact_knn`):
    d²_ij = 2 - 2 x_i·x_j; 0 elsewhere.
 4. Local query expansion: V_i <- mean of V_j over the k2 nearest neighbours j of i.
 5. Jaccard distance d_J(i, j) = 1 - Σ_l min(V_il, V_jl) / Σ_l max(V_il, V_jl); as every row
-   sums to one, Σ max = 2 - Σ min. Negative values (rounding) are clipped to 0.
+   sums to one, Σ max = 2 - Σ min. Negative values (rounding) are clipped to 0, before
+   the comparison with ``max_distance``.
 
 Only pairs with ``d_J < max_distance`` are stored; pairs sharing no encoding column have
 d_J = 1. Features are L2-normalised in float64 and stored in float32; similarities are
@@ -127,11 +128,11 @@ def _min_overlap_distances(encoding: sp.csr_matrix, max_distance: float, block: 
         keys = np.repeat(local_rows, lengths) * n + partners
         overlap = np.bincount(keys, weights=mins, minlength=sub.shape[0] * n)
         hit = np.flatnonzero(overlap > 0)
-        dist = 1.0 - overlap[hit] / (2.0 - overlap[hit])
+        dist = np.maximum(1.0 - overlap[hit] / (2.0 - overlap[hit]), 0.0)  # rounding may dip below 0
         keep = dist < max_distance
         out_rows.append(hit[keep] // n + start)
         out_cols.append(hit[keep] % n)
-        out_vals.append(np.maximum(dist[keep], 0.0))
+        out_vals.append(dist[keep])
     rows, cols, vals = (np.concatenate(a) for a in (out_rows, out_cols, out_vals))
     return sp.csr_matrix((vals, (rows, cols)), shape=(n, n))
 

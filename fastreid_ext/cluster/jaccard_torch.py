@@ -136,11 +136,11 @@ def _min_overlap_distances(rows: torch.Tensor, cols: torch.Tensor, vals: torch.T
         keys = torch.repeat_interleave(rows[lo:hi] - start, lengths) * n + col_rows[partners]
         overlap = torch.zeros((stop - start) * n, dtype=torch.float64, device=device).index_add_(0, keys, mins)
         hit = torch.nonzero(overlap > 0).squeeze(1)
-        dist = 1.0 - overlap[hit] / (2.0 - overlap[hit])
+        dist = (1.0 - overlap[hit] / (2.0 - overlap[hit])).clamp_min(0.0)  # rounding may dip below 0
         keep = dist < max_distance
         out[0].append(hit[keep] // n + start)
         out[1].append(hit[keep] % n)
-        out[2].append(dist[keep].clamp_min(0.0))
+        out[2].append(dist[keep])
     if not out[0]:
         empty = torch.zeros(0, dtype=torch.long, device=device)
         return empty, empty, torch.zeros(0, dtype=torch.float64, device=device)

@@ -112,7 +112,7 @@ def _scale(cost: torch.Tensor, a: torch.Tensor, b: torch.Tensor, reg: float, max
         kernel_v = kernel @ v  # (n,) row sums of the plan are u * kernel_v
         err = torch.dist(u * kernel_v, a, 1)  # plain steps leave the columns exact: only rows to check
         err = float(err if omega == 1.0 else err + torch.dist(v * kernel_t_u, b, 1))
-        if err < tol:
+        if err < tol or it == max_iter:  # the plan returned is the one this error was measured on
             break
         if window_start is None:  # measured after the window's first step, with its own factor
             window_start, start_it = err, it

@@ -56,6 +56,9 @@ def test_cpal_is_the_symmetric_kl_between_mapped_and_other_predictions():
     loss = cross_prediction_alignment(own, other, transfer, torch.tensor([1]), tau)
     assert loss.item() == pytest.approx(expected, rel=1e-5)
     assert cross_prediction_alignment(own, other, transfer, torch.tensor([-1]), tau).item() == 0.0
+    # a float64 plan (as the solver gives it) is used in the logits' precision
+    as_float64 = cross_prediction_alignment(own, other, transfer.double(), torch.tensor([1]), tau)
+    assert as_float64.dtype == torch.float32 and as_float64.item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_cpal_takes_only_matched_clusters_and_their_samples():
@@ -121,3 +124,6 @@ def test_plan_transfer_rows_are_row_normalised_and_dropped_matches_are_zero():
     hard_v, hard_r = transfer_maps(matches, 3, 2, "matches")
     torch.testing.assert_close(hard_v, torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]))
     torch.testing.assert_close(hard_r, torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]))
+    one_sided = CrossModalMatches(torch.tensor([0, 1, -1]), torch.tensor([0, -1]), torch.zeros(3), torch.zeros(2), plan)
+    _, to_visible = transfer_maps(one_sided, 3, 2, "plan")  # infrared cluster 1's match dropped as well
+    torch.testing.assert_close(to_visible, torch.tensor([[0.30 / 0.33, 0.02 / 0.33, 0.01 / 0.33], [0.0, 0.0, 0.0]]))

@@ -67,3 +67,11 @@ def test_the_checkpointed_state_gives_back_the_same_targets(epoch):
     assert restored.matches.iterations == targets.matches.iterations > 0
     assert isinstance(restored.matches.iterations, int)
     assert restored.matches.marginal_error == pytest.approx(targets.matches.marginal_error)
+
+
+def test_the_checkpointed_state_of_a_matcher_without_plan_or_solver_keeps_them_absent():
+    targets = match_clusters(clusters(5), miot_cfg(NAME="hungarian"))
+    restored = PseudoLabels.from_state_dict(targets.state_dict())
+    assert restored.matches.plan is None and restored.matches.iterations is None
+    assert restored.matches.marginal_error is None
+    assert torch.equal(restored.matches.a_to_b, targets.matches.a_to_b)

@@ -91,4 +91,14 @@ def test_the_backends_and_progress_reach_the_jaccard_step(capsys):
 def test_the_no_cluster_warning_names_the_parameters_and_the_count(caplog):
     with caplog.at_level(logging.WARNING):
         dbscan_labels(np.eye(12), eps=0.1, min_samples=3, k1=5, k2=1)
-    assert "DBSCAN (eps=0.1, min_samples=3) found no cluster: all 12 points are outliers" in caplog.text
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        "DBSCAN (eps=0.1, min_samples=3) found no cluster: all 12 points are outliers"]
+
+
+def test_the_defaults_are_cluster_contrasts():
+    """eps 0.6, min_samples 4, k1 30, k2 6: ClusterContrast's values for its k-reciprocal DBSCAN."""
+    import inspect
+
+    defaults = {name: p.default for name, p in inspect.signature(dbscan_labels).parameters.items()}
+    assert {k: defaults[k] for k in ("eps", "min_samples", "k1", "k2")} == {"eps": 0.6, "min_samples": 4, "k1": 30,
+                                                                           "k2": 6}

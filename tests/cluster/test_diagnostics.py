@@ -76,3 +76,11 @@ def test_identity_alignment_does_not_depend_on_the_features_scale():
     reference = brute_force_alignment(features_v, ids, features_r, ids)
     for scale in (1e-3, 1.0, 1e3):  # means far below and far above unit norm
         assert identity_alignment(features_v * scale, ids, features_r * scale, ids) == pytest.approx(reference)
+
+
+def test_an_identity_whose_mean_feature_is_zero_is_nearest_to_none():
+    """Identity 1's visible features cancel: its infrared mean cannot find it, and the others still find theirs."""
+    e = np.eye(3)
+    visible, ids_visible = np.stack([e[0], e[1], -e[1], e[2]]), np.array([0, 1, 1, 2])
+    with np.errstate(all="raise"):  # no division by a zero norm
+        assert identity_alignment(visible, ids_visible, e, np.array([0, 1, 2])) == pytest.approx(2 / 3)

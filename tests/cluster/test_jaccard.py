@@ -37,22 +37,31 @@ FEATURE_SETS = {
     "tiny (N <= k1)": lambda: reid_like(3, n=12, ids=3),
 }
 
+# (1, 6): one neighbour, so k1/2 and the query expansion use one too; (2, 2): the smallest expansion
+K_SETTINGS = [(20, 6), (30, 1), (7, 3), (1, 6), (2, 2)]
+
 
 @pytest.mark.parametrize("name", FEATURE_SETS)
-@pytest.mark.parametrize("k1,k2", [(20, 6), (30, 1), (7, 3)])
+@pytest.mark.parametrize("k1,k2", K_SETTINGS)
 def test_every_pair_matches_the_dense_reference(name, k1, k2):
     features = FEATURE_SETS[name]()
     ours = jaccard_distance(features, k1=k1, k2=k2, knn_backend="faiss")
     np.testing.assert_allclose(as_dense(ours), dense_jaccard(features, k1, k2), atol=1e-6)
 
 
-def test_only_pairs_below_max_distance_are_stored():
+@pytest.mark.parametrize("backend", ["scipy", "torch"])
+def test_only_pairs_below_max_distance_are_stored(backend):
     features = reid_like(4, noise=1.0)
-    full, reference = jaccard_distance(features, k1=20, k2=6), dense_jaccard(features, 20, 6)
-    cut = jaccard_distance(features, k1=20, k2=6, max_distance=0.5)
+    full, reference = jaccard_distance(features, k1=20, k2=6, backend=backend), dense_jaccard(features, 20, 6)
+    cut = jaccard_distance(features, k1=20, k2=6, max_distance=0.5, backend=backend)
     assert cut.nnz == int((reference < 0.5).sum()) < full.nnz
     assert np.all(cut.data < 0.5)
     assert np.all(cut.diagonal() < 1e-6)  # the diagonal is stored, as explicit zeros
+    # strictly below: a limit equal to a stored distance leaves that pair out
+    stored = np.sort(full.data[full.data > 0])
+    limit = float(stored[len(stored) // 2])
+    at_limit = jaccard_distance(features, k1=20, k2=6, max_distance=limit, backend=backend)
+    assert at_limit.nnz == int((full.data < limit).sum()) and not np.any(at_limit.data >= limit)
 
 
 def test_torch_backend_and_every_input_dtype_agree():
@@ -82,7 +91,7 @@ def test_bad_input_is_refused():
 
 
 @pytest.mark.parametrize("name", FEATURE_SETS)
-@pytest.mark.parametrize("k1,k2", [(20, 6), (30, 1), (7, 3)])
+@pytest.mark.parametrize("k1,k2", K_SETTINGS)
 def test_the_torch_path_matches_the_dense_reference_pair_by_pair(name, k1, k2):
     features = FEATURE_SETS[name]()
     ours = jaccard_distance(features, k1=k1, k2=k2, knn_backend="faiss", backend="torch")
@@ -106,3 +115,33 @@ def test_auto_backend_is_torch_for_cuda_tensors_only():
         assert resolve_jaccard_backend("auto", torch.zeros(2, 2, device="cuda")) == "torch"
     with pytest.raises(ValueError, match="jaccard backend must be one of"):
         jaccard_distance(np.ones((5, 4)), backend="cupy")
+
+
+@pytest.mark.parametrize("name", FEATURE_SETS)
+def test_the_torch_paths_chunks_and_blocks_do_not_change_the_result(name, monkeypatch):
+    """Rows in chunks of 7, gathers of one row, final-pass blocks of 16 rows: still the dense reference."""
+    from fastreid_ext.cluster import jaccard_torch
+
+    monkeypatch.setattr(jaccard_torch, "ROW_CHUNK", 7)
+    monkeypatch.setattr(jaccard_torch, "GATHER_ELEMENTS", 1)
+    monkeypatch.setattr(jaccard_torch, "BLOCK_ELEMENTS", {"cpu": 16, "cuda": 16})
+    features = FEATURE_SETS[name]()
+    ours = jaccard_distance(features, k1=20, k2=6, knn_backend="faiss", backend="torch")
+    np.testing.assert_allclose(as_dense(ours), dense_jaccard(features, 20, 6), atol=1e-6)
+
+
+def test_the_torch_path_skips_blocks_of_empty_rows_and_keeps_the_later_ones(monkeypatch):
+    """Groups of 60 duplicates with k1 = 20: rows 20..59 of each group have no encoding, so whole 16-row
+    blocks of the final pass are empty; the blocks after them still count."""
+    from fastreid_ext.cluster import jaccard_torch
+
+    monkeypatch.setattr(jaccard_torch, "BLOCK_ELEMENTS", {"cpu": 16, "cuda": 16})
+    features = np.repeat(np.eye(3), 60, axis=0)
+    ours = jaccard_distance(features, k1=20, k2=1, knn_backend="faiss", backend="torch")
+    np.testing.assert_allclose(as_dense(ours), dense_jaccard(features, 20, 1), atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["scipy", "torch"])
+def test_a_limit_of_zero_stores_nothing(backend):
+    empty = jaccard_distance(reid_like(6, n=40), k1=10, k2=3, max_distance=0.0, backend=backend)
+    assert empty.shape == (40, 40) and empty.nnz == 0 and empty.dtype == np.float64

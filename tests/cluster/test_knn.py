@@ -1,4 +1,6 @@
 """Exact kNN: same neighbours, in the documented order, from every backend."""
+import sys
+
 import numpy as np
 import pytest
 
@@ -32,6 +34,120 @@ def test_cuts_guarantee_exact_neighbourhood_sets():
         assert [set(row) for row in idx[:, :cut]] == [set(row) for row in reference[:, :cut]]
 
 
+def test_backends_resolve_by_what_is_installed(monkeypatch):
+    """auto: faiss on a CPU machine; with CUDA, faiss-gpu where faiss has GPU support, else torch-cuda."""
+    import types
+
+    from fastreid_ext import utils
+    from fastreid_ext.cluster.knn import resolve_backend
+
+    for name in ("faiss", "faiss-gpu", "torch", "torch-cuda"):
+        assert resolve_backend(name) == name
+    with pytest.raises(ValueError, match="knn backend must be auto, faiss, faiss-gpu, torch or torch-cuda; got 'FAISS'"):
+        resolve_backend("FAISS")
+    monkeypatch.setattr(utils, "cuda_usable", lambda: False)
+    assert resolve_backend() == "faiss"
+    monkeypatch.setattr(utils, "cuda_usable", lambda: True)
+    monkeypatch.setitem(sys.modules, "faiss", types.SimpleNamespace())  # faiss-cpu: no GPU resources
+    assert resolve_backend() == "torch-cuda"
+    monkeypatch.setitem(sys.modules, "faiss", types.SimpleNamespace(StandardGpuResources=object))
+    assert resolve_backend("auto") == "faiss-gpu"
+
+
 def test_bad_k_is_refused():
     with pytest.raises(ValueError, match=r"k must be in \[1, N=3\]"):
         exact_knn(np.eye(3), 4)
+
+
+@pytest.mark.parametrize("backend", ["faiss", "torch"])
+def test_only_rows_with_near_ties_are_re_ranked(backend, monkeypatch):
+    """The float32 search answers rows without near-ties: the float64 re-ranking and the
+    exhaustive pass are for the few rows whose candidates are within float32 error."""
+    from fastreid_ext.cluster import knn
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(400, 32)).astype(np.float32)
+    features /= np.linalg.norm(features, axis=1, keepdims=True)
+    k = 10
+    sims = features.astype(np.float64) @ features.T.astype(np.float64)
+    top = -np.sort(-sims, axis=1)[:, :k + 1]
+    near_tied = int((-np.diff(top, axis=1) < 1e-5).any(axis=1).sum())
+    ranked_rows = []
+    original = knn._rank
+    monkeypatch.setattr(knn, "_rank", lambda cand, sims64, k: ranked_rows.append(len(cand)) or original(cand, sims64, k))
+    idx, values = exact_knn(features, k, backend)
+    np.testing.assert_array_equal(idx, dense_knn(features.astype(np.float64), k))
+    assert sum(ranked_rows) <= near_tied + 2, (ranked_rows, near_tied)
+    # the rows it did not re-rank carry the float32 search's similarities, accurate to float32
+    np.testing.assert_allclose(values, np.take_along_axis(sims, idx, 1), atol=1e-5)
+
+
+@pytest.mark.parametrize("backend,search,device", [("faiss", "_faiss_search", False), ("faiss-gpu", "_faiss_search", True),
+                                                   ("torch", "_torch_search", "cpu"),
+                                                   ("torch-cuda", "_torch_search", "cuda")])
+def test_each_backend_runs_its_own_search(backend, search, device, monkeypatch):
+    """The named backend's search runs, on the device it names (spied: no GPU is needed)."""
+    from fastreid_ext.cluster import knn
+
+    x = np.eye(5, dtype=np.float32)
+    calls = []
+    for name in ("_faiss_search", "_torch_search"):
+        monkeypatch.setattr(knn, name, lambda f, k, where, name=name: calls.append((name, where)) or
+                            (np.tile(np.arange(5), (5, 1)), np.eye(5, dtype=np.float32)))
+    exact_knn(x, 2, backend)
+    assert calls == [(search, device)]
+
+
+def test_the_default_backend_and_a_single_neighbour():
+    x = np.random.default_rng(3).normal(size=(50, 8)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    idx, _ = exact_knn(x, 1)  # backend "auto": faiss on this CPU
+    np.testing.assert_array_equal(idx[:, 0], np.arange(50))
+    np.testing.assert_array_equal(exact_knn(x, 5)[0], dense_knn(x.astype(np.float64), 5))
+
+
+def test_similarities_are_those_of_the_float32_features():
+    """float64 input is rounded to float32 first: two points equal in float32 are ties, ranked by index,
+    even where their float64 values would order them the other way."""
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=8).astype(np.float32)
+    a /= np.linalg.norm(a)
+    query = a + 0.05 * rng.normal(size=8).astype(np.float32)
+    query /= np.linalg.norm(query)
+    a, query = a.astype(np.float64), query.astype(np.float64)
+    # a quarter of a float32 step towards the query: closer in float64, the same point in float32
+    b = a + 0.25 * np.abs(np.spacing(a.astype(np.float32))).astype(np.float64) * np.sign(query)
+    assert np.array_equal(a.astype(np.float32), b.astype(np.float32)) and query @ b - query @ a > 1e-9
+    others = rng.normal(size=(6, 8))
+    x = np.vstack([query, a, b, others / np.linalg.norm(others, axis=1, keepdims=True)])
+    idx, sims = exact_knn(x, 3, "faiss")
+    np.testing.assert_array_equal(idx[0], [0, 1, 2])  # a (index 1) before b: equal in float32
+    assert sims[0, 1] == sims[0, 2]
+
+
+def re_ranked_rows(monkeypatch, x, k, cuts):
+    """The rows exact_knn sends to the float64 re-ranking."""
+    from fastreid_ext.cluster import knn
+
+    rows, original = [], knn.pair_similarity
+    monkeypatch.setattr(knn, "pair_similarity", lambda f, r, c, **kw: rows.extend(r.tolist()) or original(f, r, c, **kw))
+    idx, _ = exact_knn(x, k, "faiss", cuts=cuts)
+    return set(rows), idx
+
+
+@pytest.mark.parametrize("cut", [1, 4])
+def test_a_near_tie_across_a_cut_is_re_ranked_and_one_elsewhere_is_not(cut, monkeypatch):
+    """Row 0's neighbours on a circle have distinct similarities except one tie: between places cut - 1
+    and cut (a duplicate of itself for cut 1) it decides the set idx[:, :cut] and is re-ranked; two
+    places further it decides nothing that was asked for and is left to the float32 search."""
+    def circle(tie_after):
+        angles = [0.0] + [0.1 * j for j in range(1, 11)]
+        angles.insert(tie_after + 1, -angles[tie_after] if tie_after else 0.0)  # a mirror (or a copy) of one
+        return np.stack([np.cos(angles), np.sin(angles)], 1).astype(np.float32)
+
+    k = 10  # with 12 points every one is a candidate: no exhaustive pass
+    rows, idx = re_ranked_rows(monkeypatch, circle(cut - 1), k, cuts=(cut,))
+    assert 0 in rows
+    assert set(idx[0, :cut]) == set(dense_knn(circle(cut - 1).astype(np.float64), k)[0, :cut])
+    rows, _ = re_ranked_rows(monkeypatch, circle(cut + 1), k, cuts=(cut,))
+    assert 0 not in rows
