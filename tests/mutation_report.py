@@ -3,7 +3,10 @@
 stopped by the time limit), equivalent and GPU-only (listed with a reason in
 tests/mutation_equivalents.txt; a GPU-only mutant's reason starts with ``GPU only:``: code that
 no CPU test reaches), survived, not covered by any test, and the score
-killed / (mutants - equivalent - GPU-only). Reads ``mutmut results --all true``."""
+killed / (mutants - equivalent - GPU-only). Reads ``mutmut results --all true``.
+
+``--survivors`` prints only the names of the unlisted survivors, to run them again once tests were
+added (a resumed run keeps their verdicts): ``mutmut run $(python tests/mutation_report.py --survivors)``."""
 import collections
 import re
 import subprocess
@@ -29,6 +32,7 @@ def equivalent_mutants() -> dict:
 
 
 def main() -> None:
+    survivors_only = sys.argv[1:] == ["--survivors"]  # names to rerun after new tests: mutmut run $(... --survivors)
     mutmut = Path(sys.executable).with_name("mutmut")
     out = subprocess.run([str(mutmut), "results", "--all", "true"], capture_output=True, text=True, check=True).stdout
     equivalents = equivalent_mutants()
@@ -43,6 +47,10 @@ def main() -> None:
         if name in equivalents and match["status"] == "survived":
             listed_survivors.add(name)
         rows[match["module"]][status] += 1
+        if survivors_only and status == "survived":
+            print(name)
+    if survivors_only:
+        return
     print("| module | mutants | killed (time limit) | equivalent | GPU only | survived | no tests | not run | score |")
     print("|---|---|---|---|---|---|---|---|---|")
     below, incomplete = [], []
