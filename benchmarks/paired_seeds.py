@@ -22,13 +22,14 @@ trains nothing.
 import argparse
 import os
 import sys
+import warnings
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 from scipy import stats
 
 from fastreid_ext.data.synvi import ensure
-from runs import final_scores, train_once
+from runs import diagnostics_at, final_scores, train_once
 
 SCORES = ("Rank-1", "mAP")
 # name: (row of the table, its keys on top of the setting's config)
@@ -54,6 +55,12 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                                  "MIOT.CPAL.TRANSFER", "matches"]),
 }
 REFERENCES = ("intra-only", "ot-no-cpal")  # paired differences are taken to these
+# the loop's last-epoch diagnostics (SynVI's true identities; never used for training), mean over seeds
+DIAGNOSTICS = {"clusters V / IR": ("clusters_visible", "clusters_infrared"),
+               "purity V / IR": ("purity_visible", "purity_infrared"),
+               "IR matched (kept)": ("matched_fraction_infrared",),
+               "matching accuracy kept / dropped": ("matching_accuracy_kept", "matching_accuracy_dropped"),
+               "identity alignment": ("identity_alignment",)}
 
 
 def interval(values: Sequence[float], confidence: float = 0.95) -> Tuple[float, float]:
@@ -104,6 +111,19 @@ def format_row(name: str, runs: Dict[str, List[List[float]]], variant: str) -> s
     return "| " + " | ".join(cells) + " |"
 
 
+def diagnostics_row(name: str, run_dirs: Sequence[str]) -> str:
+    """Mean over seeds of the last epoch's diagnostics; '-' where a variant logs none (no matching)."""
+    cells = [name]
+    for keys in DIAGNOSTICS.values():
+        with warnings.catch_warnings():  # a key no run logged is all NaN: shown as '-'
+            warnings.simplefilter("ignore", RuntimeWarning)
+            values = np.nanmean([diagnostics_at(run, keys) for run in run_dirs], axis=0)
+        percent = not keys[0].startswith("clusters")
+        cells.append(" / ".join("-" if np.isnan(v) else (f"{100 * v:.0f} %" if percent else f"{v:.0f}")
+                                for v in values))
+    return "| " + " | ".join(cells) + " |"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--settings", nargs="+", default=["scratch", "pretrained-nir", "pretrained-thermal",
@@ -133,9 +153,11 @@ def main() -> None:
         config, start, (root, data_seed, sensor) = table[setting]
         ensure(root, "sysu", num_ids=100, seed=data_seed, infrared=sensor)
         runs: Dict[str, List[List[float]]] = {}
+        run_dirs: Dict[str, List[str]] = {}
         for variant in args.variants:
             for seed in args.seeds:
                 out = os.path.join(args.out, setting, f"{variant}_seed{seed}")
+                run_dirs.setdefault(variant, []).append(out)
                 overrides = ["DATASETS.ROOT", root, "SEED", str(seed)] + start() + VARIANTS[variant][1]
                 runs.setdefault(variant, []).append(final_scores(train_once(config, out, overrides), SCORES))
                 done.append((setting, variant, seed))
@@ -147,6 +169,11 @@ def main() -> None:
         print("|---" * (1 + len(SCORES) + len(REFERENCES)) + "|")
         for variant in args.variants:
             print(format_row(VARIANTS[variant][0], runs, variant))
+        print(f"\n{setting}: last epoch's pseudo-label diagnostics, mean over seeds")
+        print("| variant | " + " | ".join(DIAGNOSTICS) + " |")
+        print("|---" * (1 + len(DIAGNOSTICS)) + "|")
+        for variant in args.variants:
+            print(diagnostics_row(VARIANTS[variant][0], run_dirs[variant]))
 
 
 if __name__ == "__main__":

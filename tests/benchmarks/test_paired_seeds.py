@@ -40,3 +40,26 @@ def test_the_table_marks_differences_whose_interval_excludes_zero(paired):
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[0] == "MIOT" and cells[3].startswith("+0.2") and not cells[3].endswith("*")
     assert cells[4].startswith("-2.0") and cells[4].endswith("*")  # below OT without CPAL on every seed
+
+
+def test_the_diagnostics_row_averages_the_last_epoch_over_seeds(paired, tmp_path):
+    import json
+
+    def run(name, last):
+        folder = tmp_path / name
+        folder.mkdir()
+        first = {"clusters_visible": 1, "clusters_infrared": 1, "purity_visible": 0.0, "purity_infrared": 0.0,
+                 "identity_alignment": 0.0}
+        (folder / "metrics.json").write_text(json.dumps(first) + "\n" + json.dumps(last) + "\n")
+        return str(folder)
+
+    common = {"clusters_visible": 80, "clusters_infrared": 40, "purity_visible": 0.9, "purity_infrared": 0.6}
+    matched = [run("a", dict(common, matched_fraction_infrared=0.5, matching_accuracy_kept=0.8,
+                             matching_accuracy_dropped=0.2, identity_alignment=0.5)),
+               run("b", dict(common, clusters_visible=90, matched_fraction_infrared=0.7, matching_accuracy_kept=0.6,
+                             matching_accuracy_dropped=0.4, identity_alignment=0.7))]
+    cells = [c.strip() for c in paired.diagnostics_row("OT", matched).strip("|").split("|")]
+    assert cells == ["OT", "85 / 40", "90 % / 60 %", "60 %", "70 % / 30 %", "60 %"]
+    unmatched = [run("c", dict(common, identity_alignment=0.4))]  # intra-only logs no matching
+    cells = [c.strip() for c in paired.diagnostics_row("intra", unmatched).strip("|").split("|")]
+    assert cells[3:5] == ["-", "- / -"] and cells[5] == "40 %"
