@@ -151,15 +151,15 @@ def sinkhorn(cost: torch.Tensor, a: Optional[torch.Tensor] = None, b: Optional[t
     same as log-domain Sinkhorn's at that tolerance.
 
     Args:
-        cost: (n, m) cost matrix C, float32 or float64, on any device.
-        a: (n,) source marginal; uniform 1/n by default.
+        cost: (n, m) cost matrix C, float32 or float64 (integers are solved in float64), on any device.
+        a: (n,) source marginal, finite and non-negative; uniform 1/n by default.
         b: (m,) target marginal; uniform 1/m by default. Must have the same total as ``a``.
-        reg: entropic regularisation ε > 0 (in the units of the cost).
-        max_iter: maximum number of (row, column) update pairs.
-        tol: stopping threshold on the L1 marginal error.
+        reg: entropic regularisation ε > 0 (in the units of the cost); default 0.05.
+        max_iter: maximum number of (row, column) update pairs, at least 1; default 1000.
+        tol: stopping threshold on the L1 marginal error; default 1e-6.
         log: also return ``{"iterations", "err", "converged", "f", "g"}``.
-        max_omega: largest over-relaxation factor ω in [1, 2); 1 gives plain Sinkhorn updates.
-        absorb_at: a scaling outside [1/absorb_at, absorb_at] is absorbed into the potentials.
+        max_omega: largest over-relaxation factor ω in [1, 2); 1 gives plain Sinkhorn updates; default 1.95.
+        absorb_at: a scaling outside [1/absorb_at, absorb_at] is absorbed into the potentials; default 1e3.
         warn: issue a :class:`SinkhornConvergenceWarning` (naming ε, the iterations and the
             error reached) when ``tol`` is not met within ``max_iter``.
     Returns:
@@ -168,6 +168,8 @@ def sinkhorn(cost: torch.Tensor, a: Optional[torch.Tensor] = None, b: Optional[t
     cost = _check(cost, reg)
     if not 1 <= max_omega < 2:
         raise ValueError(f"max_omega must be in [1, 2), got {max_omega}")
+    if max_iter < 1:
+        raise ValueError(f"max_iter must be >= 1, got {max_iter}")
     n, m = cost.shape
     a, b = _marginal(a, n, cost, "a"), _marginal(b, m, cost, "b")
     if abs(float(a.sum()) - float(b.sum())) > 1e-6 * max(1.0, float(a.sum())):
