@@ -4,7 +4,7 @@ import sys
 import numpy as np
 import pytest
 
-from fastreid_ext.cluster.knn import exact_knn
+from fastreid_ext.cluster.knn import exact_knn, pair_similarity
 from fastreid_ext.testing import dense_knn
 
 from .test_jaccard import with_duplicates
@@ -151,3 +151,52 @@ def test_a_near_tie_across_a_cut_is_re_ranked_and_one_elsewhere_is_not(cut, monk
     assert set(idx[0, :cut]) == set(dense_knn(circle(cut - 1).astype(np.float64), k)[0, :cut])
     rows, _ = re_ranked_rows(monkeypatch, circle(cut + 1), k, cuts=(cut,))
     assert 0 not in rows
+
+
+def test_pair_similarity_accumulates_in_the_dtype_asked_for():
+    """float32 by default (the search's own precision; Jaccard fills in its missing pairs with it),
+    float64 on request (the exact re-ranking); across chunks the pairs keep their order."""
+    rng = np.random.default_rng(3)
+    features = rng.standard_normal((300, 512)).astype(np.float32)
+    features /= np.linalg.norm(features, axis=1, keepdims=True)
+    rows, cols = rng.integers(0, 300, 500), rng.integers(0, 300, 500)
+    exact = np.einsum("ij,ij->i", features[rows].astype(np.float64), features[cols].astype(np.float64))
+    single = pair_similarity(features, rows, cols, chunk=64)
+    double = pair_similarity(features, rows, cols, dtype=np.float64, chunk=64)
+    assert single.dtype == double.dtype == np.float64
+    np.testing.assert_allclose(double, exact, rtol=0, atol=1e-15)
+    assert 1e-9 < np.abs(single - exact).max() < 1e-5  # float32 rounding, not float64's
+
+
+def near_tied_group(size, seed=0, dim=64):
+    """A query (row 0) and ``size`` points at similarity ~0.5 to it whose float64 similarities differ by
+    ~1e-8 (so the exact order is defined) while float32 search error, ~1e-7, shuffles them."""
+    rng = np.random.default_rng(seed)
+    query = rng.normal(size=dim)
+    query /= np.linalg.norm(query)
+    other = rng.normal(size=dim)
+    other -= (other @ query) * query
+    other /= np.linalg.norm(other)
+    group = 0.5 * query + np.sqrt(0.75) * other + 1e-8 * rng.normal(size=(size, dim))
+    return np.concatenate([query[None], group]).astype(np.float32)
+
+
+@pytest.mark.parametrize("backend", ["faiss", "torch"])
+def test_a_tie_that_runs_past_the_search_is_resolved_over_every_point(backend):
+    """The 2nd neighbour of the query sits in a near-tied group of 300 (larger than the search and than
+    one block of the exhaustive ranking); its 1st is clearly above: the float64 best of the whole group
+    is found, and every group row (each tied with all the others) is ranked exactly."""
+    x = near_tied_group(300)
+    idx, _ = exact_knn(x, 2, backend)
+    np.testing.assert_array_equal(idx, dense_knn(x.astype(np.float64), 2))
+
+
+@pytest.mark.parametrize("cuts", [None, ()])  # no cut inside: no place is checked for ties
+def test_k_equal_to_n_ranks_every_point(cuts):
+    x = near_tied_group(20, seed=1)
+    idx, _ = exact_knn(x, len(x), "faiss", cuts=cuts)
+    reference = dense_knn(x.astype(np.float64), len(x))
+    if cuts is None:
+        np.testing.assert_array_equal(idx, reference)
+    else:  # only the set of all k neighbours is guaranteed, and with k = N it is every point
+        assert all(sorted(row) == list(range(len(x))) for row in idx)
