@@ -45,6 +45,7 @@ test: env
 mutate: env
 	ln -sfn projects/MIOT/miot miot
 	mkdir -p logs && OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run --max-children $(TEST_WORKERS) > logs/mutmut.log 2>&1 || true
+	$(PY) tests/mutation_report.py --recheck
 	$(PY) tests/mutation_report.py
 
 bench: env

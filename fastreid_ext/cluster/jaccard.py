@@ -34,6 +34,8 @@ from tqdm import tqdm
 from .jaccard_torch import jaccard_distance_torch
 from .knn import exact_knn, pair_similarity
 
+PROGRESS_FROM = 20000  # points from which the progress bar is on by default (on a terminal)
+
 logger = logging.getLogger(__name__)
 
 
@@ -116,7 +118,9 @@ def _min_overlap_distances(encoding: sp.csr_matrix, max_distance: float, block: 
     col_start, col_len = by_col.indptr[:-1], np.diff(by_col.indptr)
     out_rows, out_cols, out_vals = [], [], []
     starts = range(0, n, block)
-    for start in tqdm(starts, desc="jaccard", disable=not progress, unit="block"):
+    # no tqdm object at all without a bar: even a disabled one starts tqdm's monitor thread, whose lock
+    # can deadlock a process forked while it is held
+    for start in tqdm(starts, desc="jaccard", unit="block") if progress else starts:
         sub = encoding[start:start + block]
         local_rows = np.repeat(np.arange(sub.shape[0]), np.diff(sub.indptr))
         lengths = col_len[sub.indices]
@@ -172,7 +176,7 @@ def jaccard_distance(features, k1: int = 30, k2: int = 6, max_distance: float = 
         max_distance: only pairs with distance strictly below it are stored; absent pairs
             are at least that far. DBSCAN needs only its ``eps``.
         knn_backend: see :func:`fastreid_ext.cluster.knn.resolve_backend`.
-        progress: tqdm progress bar; default on for N >= 20000 on a terminal.
+        progress: tqdm progress bar; default on for N >= ``PROGRESS_FROM`` (20000) on a terminal.
         block: rows per block of the final pass (its buffer holds block·N float64).
         timings: if given, the seconds of the kNN search and of the rest are added to its
             ``"knn"`` and ``"jaccard"`` entries.
@@ -200,7 +204,7 @@ def jaccard_distance(features, k1: int = 30, k2: int = 6, max_distance: float = 
     if progress is None:
         import sys
 
-        progress = n >= 20000 and sys.stderr.isatty()
+        progress = n >= PROGRESS_FROM and sys.stderr.isatty()
     block = block or max(16, (1 << 21) // n)
 
     k = min(k1, n)

@@ -78,14 +78,25 @@ def test_timings_add_the_seconds_of_each_phase_to_what_the_caller_holds():
     assert set(fresh) == {"knn", "jaccard", "dbscan"} and all(0.0 < seconds < 1.0 for seconds in fresh.values())
 
 
-def test_the_backends_and_progress_reach_the_jaccard_step(capsys):
+def test_the_backends_and_progress_reach_the_jaccard_step(capsys, monkeypatch):
+    import threading
+
+    from tqdm import tqdm
+
+    # this process's own lock and no monitor thread: tqdm's default lock is a semaphore shared with
+    # forked processes (mutation testing runs this test in many), which one killed holder blocks for all
+    monkeypatch.setattr(tqdm, "_lock", threading.RLock(), raising=False)
+    monkeypatch.setattr(tqdm, "monitor_interval", 0)
     features = reid_like(4)
     with pytest.raises(ValueError, match="knn backend must be"):
         dbscan_labels(features, knn_backend="annoy")
     with pytest.raises(ValueError, match="nope"):
         dbscan_labels(features, jaccard_backend="nope")
+    dbscan_labels(features, k1=20, progress=False)
+    assert capsys.readouterr().err == ""
     dbscan_labels(features, k1=20, progress=True)
-    assert "%|" in capsys.readouterr().err  # a tqdm bar
+    bar = capsys.readouterr().err
+    assert "jaccard: 100%|" in bar and "block/s]" in bar  # a tqdm bar over the blocks
 
 
 def test_the_no_cluster_warning_names_the_parameters_and_the_count(caplog):

@@ -84,7 +84,7 @@ def test_block_size_does_not_change_the_result():
 def test_bad_input_is_refused():
     with pytest.raises(ValueError, match=r"non-empty \(N, D\) array"):
         jaccard_distance(np.zeros((0, 4)))
-    with pytest.raises(ValueError, match="NaN or inf"):
+    with pytest.raises(ValueError, match="^features contain NaN or inf$"):
         jaccard_distance(np.full((5, 4), np.nan))
     with pytest.raises(ValueError, match="k1 and k2 must be >= 1"):
         jaccard_distance(np.ones((5, 4)), k1=0)
@@ -145,3 +145,74 @@ def test_the_torch_path_skips_blocks_of_empty_rows_and_keeps_the_later_ones(monk
 def test_a_limit_of_zero_stores_nothing(backend):
     empty = jaccard_distance(reid_like(6, n=40), k1=10, k2=3, max_distance=0.0, backend=backend)
     assert empty.shape == (40, 40) and empty.nnz == 0 and empty.dtype == np.float64
+
+
+def test_the_torch_final_pass_on_hand_made_encodings():
+    """d_J = 1 - sum min / (2 - sum min) over the shared columns, as (row, col, distance) with long
+    indices; a block whose one entry pairs a row with itself is kept; no entry at all gives three
+    empty tensors (long, long, float64)."""
+    from fastreid_ext.cluster.jaccard_torch import _min_overlap_distances
+
+    rows, cols = torch.tensor([0, 0, 1, 2]), torch.tensor([0, 1, 1, 2])
+    vals = torch.tensor([0.5, 0.5, 1.0, 1.0], dtype=torch.float64)
+    r, c, d = _min_overlap_distances(rows, cols, vals, 3, max_distance=1.0)
+    assert r.dtype == c.dtype == torch.long and d.dtype == torch.float64
+    got = {(int(i), int(j)): float(v) for i, j, v in zip(r, c, d)}
+    # rows 0 and 1 share column 1 with min 0.5: 1 - 0.5 / 1.5; every row with itself: 0
+    assert got == pytest.approx({(0, 0): 0.0, (0, 1): 2 / 3, (1, 0): 2 / 3, (1, 1): 0.0, (2, 2): 0.0})
+    single = _min_overlap_distances(torch.tensor([0]), torch.tensor([0]), torch.tensor([1.0], dtype=torch.float64),
+                                    1, max_distance=0.5)
+    assert [t.tolist() for t in single] == [[0], [0], [0.0]]
+    nothing = _min_overlap_distances(torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long),
+                                     torch.zeros(0, dtype=torch.float64), 4, max_distance=0.5)
+    assert [(t.shape, t.dtype) for t in nothing] == [((0,), torch.long), ((0,), torch.long), ((0,), torch.float64)]
+
+
+def test_rows_are_normalised_in_float64_and_stored_in_float32():
+    """Any norm (also below 1) becomes 1; an all-zero row stays zero; chunks keep the row order."""
+    from fastreid_ext.cluster.jaccard import _normalised_float32
+
+    x = np.concatenate([reid_like(7, n=50), np.zeros((1, 32)), 1e-3 * reid_like(8, n=9)])
+    out = _normalised_float32(x, chunk=16)
+    assert out.dtype == np.float32 and out.shape == x.shape
+    expected = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    np.testing.assert_array_equal(out, expected.astype(np.float32))
+    assert not out[50].any()
+
+
+def test_the_documented_defaults_are_used():
+    """k1 30, k2 6 (ClusterContrast's) and no distance limit (max_distance 1.0) when left out."""
+    features = reid_like(9, n=120)
+    given = jaccard_distance(features, k1=30, k2=6, max_distance=1.0)
+    assert (jaccard_distance(features) != given).nnz == 0
+    for other in ({"k1": 31}, {"k2": 7}, {"max_distance": 0.9}):
+        assert (jaccard_distance(features, **{"k1": 30, "k2": 6, "max_distance": 1.0, **other}) != given).nnz > 0
+
+
+def test_the_torch_backend_runs_the_torch_path(monkeypatch):
+    from fastreid_ext.cluster import jaccard
+
+    calls = []
+    original = jaccard.jaccard_distance_torch
+    monkeypatch.setattr(jaccard, "jaccard_distance_torch", lambda *a, **kw: calls.append(1) or original(*a, **kw))
+    jaccard_distance(reid_like(10, n=60), k1=10, backend="scipy")
+    assert calls == []
+    jaccard_distance(reid_like(10, n=60), k1=10, backend="torch")
+    assert calls == [1]
+
+
+@pytest.mark.parametrize("n,terminal,shown", [(40, True, True), (39, True, False), (40, False, False)])
+def test_the_progress_bar_is_on_by_default_for_large_inputs_on_a_terminal(n, terminal, shown, monkeypatch, capsys):
+    import sys
+    import threading
+
+    from tqdm import tqdm
+
+    from fastreid_ext.cluster import jaccard
+
+    monkeypatch.setattr(tqdm, "_lock", threading.RLock(), raising=False)  # see test_dbscan's progress test
+    monkeypatch.setattr(tqdm, "monitor_interval", 0)
+    monkeypatch.setattr(jaccard, "PROGRESS_FROM", 40)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
+    jaccard_distance(reid_like(11, n=n), k1=10)
+    assert ("jaccard: 100%|" in capsys.readouterr().err) == shown
