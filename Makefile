@@ -39,9 +39,10 @@ demo: env
 test: env
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
-# mutation testing of the numerical core (setup.cfg [mutmut]; hours on 2 cores, resumable): each mutant of
+# mutation testing of the numerical core (setup.cfg [mutmut]; ~40 min on 2 cores, resumable): each mutant of
 # fastreid_ext/{cluster,matching,evaluation} and MIOT's losses, memory and pseudo labels against its covering
-# tests, then the per-module table of tests/README.md (known equivalent mutants: tests/mutation_equivalents.txt)
+# tests, a recheck of the survivors in fresh processes, then the per-module table of tests/README.md (known
+# equivalent mutants: tests/mutation_equivalents.txt)
 mutate: env
 	ln -sfn projects/MIOT/miot miot
 	mkdir -p logs && OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run --max-children $(TEST_WORKERS) > logs/mutmut.log 2>&1 || true

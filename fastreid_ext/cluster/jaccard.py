@@ -118,8 +118,8 @@ def _min_overlap_distances(encoding: sp.csr_matrix, max_distance: float, block: 
     col_start, col_len = by_col.indptr[:-1], np.diff(by_col.indptr)
     out_rows, out_cols, out_vals = [], [], []
     starts = range(0, n, block)
-    # no tqdm object at all without a bar: even a disabled one starts tqdm's monitor thread, whose lock
-    # can deadlock a process forked while it is held
+    # no tqdm object without a bar: even a disabled one takes tqdm's global lock, a semaphore shared with
+    # forked processes (one killed while holding it blocks the others), and starts a monitor thread
     for start in tqdm(starts, desc="jaccard", unit="block") if progress else starts:
         sub = encoding[start:start + block]
         local_rows = np.repeat(np.arange(sub.shape[0]), np.diff(sub.indptr))

@@ -113,3 +113,14 @@ def test_the_defaults_are_cluster_contrasts():
     defaults = {name: p.default for name, p in inspect.signature(dbscan_labels).parameters.items()}
     assert {k: defaults[k] for k in ("eps", "min_samples", "k1", "k2")} == {"eps": 0.6, "min_samples": 4, "k1": 30,
                                                                            "k2": 6}
+
+
+def test_the_defaults_are_the_ones_used():
+    """Leaving eps, min_samples, k1 and k2 out clusters as with ClusterContrast's values passed; each
+    other value changes the labels of this set (so a changed default would show)."""
+    features = reid_like(12, n=150, ids=8, noise=1.2)
+    given = dict(eps=0.6, min_samples=4, k1=30, k2=6)
+    labels = dbscan_labels(features, **given)
+    np.testing.assert_array_equal(dbscan_labels(features), labels)
+    for other in ({"eps": 0.55}, {"min_samples": 5}, {"k1": 31}, {"k2": 7}):
+        assert not np.array_equal(dbscan_labels(features, **{**given, **other}), labels), other

@@ -162,8 +162,9 @@ def test_a_scaling_is_absorbed_exactly_when_it_leaves_the_range():
         patch.setattr(module, "_relaxed", relaxed)
         patch.setattr(module, "_absorb", absorb)
         plan = sinkhorn(cost, reg=0.02, max_iter=5000, tol=1e-10, absorb_at=1.5)
-    outside = [i for i, event in enumerate(events) if event[0] == "scaling" and not 1 / 1.5 < event[1] <= event[2] < 1.5]
-    inside = [i for i, event in enumerate(events) if event[0] == "scaling" and i not in outside]
+    scalings = [i for i, event in enumerate(events) if event[0] == "scaling"]
+    outside = [i for i in scalings if not 1 / 1.5 < events[i][1] <= events[i][2] < 1.5]
+    inside = [i for i in scalings if i not in outside]
     assert len(outside) > 5 and len(inside) > 5  # both cases happen
     assert all(events[i + 1] == ("absorb",) for i in outside if i + 1 < len(events))
     assert not any(events[i + 1] == ("absorb",) for i in inside if i + 1 < len(events))
