@@ -62,10 +62,16 @@ class CrossModalityDataset(ImageDataset):
             with a random gallery draw each trial's gallery from it.
         protocol: evaluation protocol name in ``fastreid_ext.evaluation`` ("sysu", ...).
         random_gallery: whether each trial draws one (or ``shots``) image per (id, camera).
+        layout: what ``<root>/<dataset_dir>`` must hold, named by the error when it is missing.
     """
 
     protocol = ""
     random_gallery = False
+    layout = ""
+
+    def dataset_folder(self, root: str) -> str:
+        """``<root>/<dataset_dir>``, or a :class:`DatasetLayoutError` naming it and :attr:`layout`."""
+        return require(type(self).__name__, os.path.join(root, self.dataset_dir), self.layout)
 
     def __init__(self, train_visible: List[Sample], train_infrared: List[Sample],
                  query: List[Sample], gallery: List[Sample], **kwargs):

@@ -14,7 +14,7 @@ import re
 from fastreid.data.datasets import DATASET_REGISTRY
 
 from .bases import (INFRARED, VISIBLE, CrossModalityDataset, DatasetLayoutError, Sample, query_and_gallery,
-                    read_index_file, require)
+                    read_index_file)
 
 _CAMERA = re.compile(r"_c0*(\d+)")
 
@@ -34,11 +34,10 @@ class LLCM(CrossModalityDataset):
     protocol = "llcm"
     random_gallery = True
     query_modality = INFRARED
+    layout = "an LLCM/ folder with idx/ and the image folders under DATASETS.ROOT"
 
     def __init__(self, root: str = "datasets", **kwargs):
-        name = type(self).__name__
-        base = require(name, os.path.join(root, self.dataset_dir),
-                       "an LLCM/ folder with idx/ and the image folders under DATASETS.ROOT")
+        name, base = type(self).__name__, self.dataset_folder(root)
 
         def read(split, modality_name, modality):
             entries = read_index_file(name, base, os.path.join(base, "idx", f"{split}_{modality_name}.txt"))

@@ -25,13 +25,13 @@ class RegDB(CrossModalityDataset):
     dataset_dir = "RegDB"
     protocol = "regdb"
     query_modality = VISIBLE
+    layout = "a RegDB/ folder with Visible/, Thermal/ and idx/ under DATASETS.ROOT"
 
     def __init__(self, root: str = "datasets", trial: int = 1, **kwargs):
         name = type(self).__name__
         if not 1 <= int(trial) <= 10:
             raise ValueError(f"{name}: DATASETS.REGDB.TRIAL must be in 1..10, got {trial}")
-        base = require(name, os.path.join(root, self.dataset_dir),
-                       "a RegDB/ folder with Visible/, Thermal/ and idx/ under DATASETS.ROOT")
+        base = self.dataset_folder(root)
         idx = require(name, os.path.join(base, "idx"), "the split index folder RegDB/idx/")
 
         def read(split, modality_name, modality, cam):

@@ -42,11 +42,10 @@ class SYSUMM01(CrossModalityDataset):
     protocol = "sysu"
     random_gallery = True
     gallery_cams = VISIBLE_CAMS
+    layout = "a SYSU-MM01/ folder with cam1..cam6/ and exp/ under DATASETS.ROOT"
 
     def __init__(self, root: str = "datasets", **kwargs):
-        name = type(self).__name__
-        base = require(name, os.path.join(root, self.dataset_dir),
-                       "a SYSU-MM01/ folder with cam1..cam6/ and exp/ under DATASETS.ROOT")
+        name, base = type(self).__name__, self.dataset_folder(root)
         for cam in VISIBLE_CAMS + INFRARED_CAMS:
             require(name, os.path.join(base, f"cam{cam}"), f"camera folder cam{cam}/ of SYSU-MM01")
         exp = os.path.join(base, "exp")
