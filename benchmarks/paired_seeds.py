@@ -14,7 +14,9 @@ Settings (each a config and a start; the data as in benchmarks/pretrained_regime
 
 Every variant runs with every seed (``SEED``); the seed is the pairing unit. Per setting it prints
 Rank-1 / mAP (mean ± 95 % t-interval over seeds) and the paired difference of each variant to
-intra-only and to OT without CPAL (mean ± 95 % t-interval of the per-seed differences). Finished
+intra-only and to OT without CPAL (mean ± 95 % t-interval of the per-seed differences), the last
+epoch's pseudo-label diagnostics and the per-epoch curves of identity alignment and infrared
+cluster purity (whether the schedule has converged, and where the variants part). Finished
 runs under ``<out>/<setting>/<variant>_seed<k>`` are reused, an unfinished one is started afresh,
 so an interrupted sweep resumes where it stopped; ``--status`` prints how many runs are done and
 trains nothing.
@@ -29,7 +31,7 @@ import numpy as np
 from scipy import stats
 
 from fastreid_ext.data.synvi import ensure
-from runs import diagnostics_at, final_scores, train_once
+from runs import diagnostics_at, diagnostics_per_epoch, final_scores, train_once
 
 SCORES = ("Rank-1", "mAP")
 # name: (row of the table, its keys on top of the setting's config)
@@ -61,6 +63,8 @@ DIAGNOSTICS = {"clusters V / IR": ("clusters_visible", "clusters_infrared"),
                "IR matched (kept)": ("matched_fraction_infrared",),
                "matching accuracy kept / dropped": ("matching_accuracy_kept", "matching_accuracy_dropped"),
                "identity alignment": ("identity_alignment",)}
+# per-epoch curves (mean over seeds): whether the schedule has converged, and where variants part
+CURVES = {"identity alignment": "identity_alignment", "IR purity": "purity_infrared"}
 
 
 def interval(values: Sequence[float], confidence: float = 0.95) -> Tuple[float, float]:
@@ -124,6 +128,16 @@ def diagnostics_row(name: str, run_dirs: Sequence[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def curve_row(name: str, run_dirs: Sequence[str], key: str) -> str:
+    """Mean over seeds of ``key`` at the start of every epoch, in %; '-' where no run logged it."""
+    epochs = [diagnostics_per_epoch(run) for run in run_dirs]
+    cells = [name]
+    for epoch in range(min(len(e) for e in epochs)):
+        values = [e[epoch][key] for e in epochs if key in e[epoch]]
+        cells.append(f"{100 * np.mean(values):.0f}" if values else "-")
+    return "| " + " | ".join(cells) + " |"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--settings", nargs="+", default=["scratch", "pretrained-nir", "pretrained-thermal",
@@ -174,6 +188,13 @@ def main() -> None:
         print("|---" * (1 + len(DIAGNOSTICS)) + "|")
         for variant in args.variants:
             print(diagnostics_row(VARIANTS[variant][0], run_dirs[variant]))
+        for title, key in CURVES.items():
+            epochs = min(len(diagnostics_per_epoch(run)) for runs_of in run_dirs.values() for run in runs_of)
+            print(f"\n{setting}: {title} at the start of each epoch, %, mean over seeds")
+            print("| variant | " + " | ".join(str(e) for e in range(epochs)) + " |")
+            print("|---" * (1 + epochs) + "|")
+            for variant in args.variants:
+                print(curve_row(VARIANTS[variant][0], run_dirs[variant], key))
 
 
 if __name__ == "__main__":

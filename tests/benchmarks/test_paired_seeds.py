@@ -63,3 +63,22 @@ def test_the_diagnostics_row_averages_the_last_epoch_over_seeds(paired, tmp_path
     unmatched = [run("c", dict(common, identity_alignment=0.4))]  # intra-only logs no matching
     cells = [c.strip() for c in paired.diagnostics_row("intra", unmatched).strip("|").split("|")]
     assert cells[3:5] == ["-", "- / -"] and cells[5] == "40 %"
+
+
+def test_the_curve_row_averages_each_epoch_over_seeds(paired, tmp_path):
+    import json
+
+    def run(name, alignments, **extra):
+        folder = tmp_path / name
+        folder.mkdir()
+        records = [dict({"clusters_visible": 1, "identity_alignment": a}, **(extra if k else {}))
+                   for k, a in enumerate(alignments)]
+        records.insert(1, {"total_loss": 3.0})  # a training record between epochs is not an epoch
+        (folder / "metrics.json").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+        return str(folder)
+
+    runs = [run("a", [0.5, 0.6, 0.7], matching_accuracy_kept=0.2), run("b", [0.3, 0.4, 0.5, 0.9])]
+    cells = [c.strip() for c in paired.curve_row("OT", runs, "identity_alignment").strip("|").split("|")]
+    assert cells == ["OT", "40", "50", "60"]  # epochs both runs reached
+    cells = [c.strip() for c in paired.curve_row("OT", runs, "matching_accuracy_kept").strip("|").split("|")]
+    assert cells == ["OT", "-", "20", "20"]  # the mean over the runs that logged it
