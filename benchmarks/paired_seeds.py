@@ -60,7 +60,7 @@ REFERENCES = ("intra-only", "ot-no-cpal")  # paired differences are taken to the
 # the loop's last-epoch diagnostics (SynVI's true identities; never used for training), mean over seeds
 DIAGNOSTICS = {"clusters V / IR": ("clusters_visible", "clusters_infrared"),
                "purity V / IR": ("purity_visible", "purity_infrared"),
-               "IR matched (kept)": ("matched_fraction_infrared",),
+               "matched (kept) V / IR": ("matched_fraction_visible", "matched_fraction_infrared"),
                "matching accuracy kept / dropped": ("matching_accuracy_kept", "matching_accuracy_dropped"),
                "identity alignment": ("identity_alignment",)}
 # per-epoch curves (mean over seeds): whether the schedule has converged, and where variants part

@@ -54,15 +54,16 @@ def test_the_diagnostics_row_averages_the_last_epoch_over_seeds(paired, tmp_path
         return str(folder)
 
     common = {"clusters_visible": 80, "clusters_infrared": 40, "purity_visible": 0.9, "purity_infrared": 0.6}
-    matched = [run("a", dict(common, matched_fraction_infrared=0.5, matching_accuracy_kept=0.8,
-                             matching_accuracy_dropped=0.2, identity_alignment=0.5)),
-               run("b", dict(common, clusters_visible=90, matched_fraction_infrared=0.7, matching_accuracy_kept=0.6,
+    matched = [run("a", dict(common, matched_fraction_visible=0.25, matched_fraction_infrared=0.5,
+                             matching_accuracy_kept=0.8, matching_accuracy_dropped=0.2, identity_alignment=0.5)),
+               run("b", dict(common, clusters_visible=90, matched_fraction_visible=0.35,
+                             matched_fraction_infrared=0.7, matching_accuracy_kept=0.6,
                              matching_accuracy_dropped=0.4, identity_alignment=0.7))]
     cells = [c.strip() for c in paired.diagnostics_row("OT", matched).strip("|").split("|")]
-    assert cells == ["OT", "85 / 40", "90 % / 60 %", "60 %", "70 % / 30 %", "60 %"]
+    assert cells == ["OT", "85 / 40", "90 % / 60 %", "30 % / 60 %", "70 % / 30 %", "60 %"]
     unmatched = [run("c", dict(common, identity_alignment=0.4))]  # intra-only logs no matching
     cells = [c.strip() for c in paired.diagnostics_row("intra", unmatched).strip("|").split("|")]
-    assert cells[3:5] == ["-", "- / -"] and cells[5] == "40 %"
+    assert cells[3:5] == ["- / -", "- / -"] and cells[5] == "40 %"
 
 
 def test_the_curve_row_averages_each_epoch_over_seeds(paired, tmp_path):

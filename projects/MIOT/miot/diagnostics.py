@@ -9,7 +9,8 @@ from fastreid_ext.cluster.diagnostics import correct_matches, matching_accuracy
 
 def match_metrics(targets, train_set, diagnostics: bool = True) -> Dict[str, float]:
     """Per-epoch metrics of the matches of a :class:`~miot.pseudo_labels.PseudoLabels` (none in an
-    intra-only epoch): matched infrared clusters and their fraction (what the selection kept),
+    intra-only epoch): matched infrared clusters and the fractions of infrared and of visible
+    clusters matched (what the selection kept),
     mean confidence, the matcher's iterations and marginal error (iterative matchers); with
     ``diagnostics`` and a training set that knows its true identities, the matching accuracy
     (unmatched clusters count as wrong) and, where the selection dropped candidates, the
@@ -20,6 +21,7 @@ def match_metrics(targets, train_set, diagnostics: bool = True) -> Dict[str, flo
     matched = matches.b_to_a >= 0
     metrics = {"matched_infrared": matches.num_matched_b,
                "matched_fraction_infrared": matches.num_matched_b / max(1, len(matches.b_to_a)),
+               "matched_fraction_visible": matches.num_matched_a / max(1, len(matches.a_to_b)),
                "match_confidence": float(matches.b_confidence[matched].mean()) if bool(matched.any()) else 0.0}
     if matches.iterations is not None:
         metrics["matcher_iterations"] = matches.iterations
