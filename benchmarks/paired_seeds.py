@@ -188,8 +188,8 @@ def main() -> None:
         print("|---" * (1 + len(DIAGNOSTICS)) + "|")
         for variant in args.variants:
             print(diagnostics_row(VARIANTS[variant][0], run_dirs[variant]))
+        epochs = min(len(diagnostics_per_epoch(run)) for runs_of in run_dirs.values() for run in runs_of)
         for title, key in CURVES.items():
-            epochs = min(len(diagnostics_per_epoch(run)) for runs_of in run_dirs.values() for run in runs_of)
             print(f"\n{setting}: {title} at the start of each epoch, %, mean over seeds")
             print("| variant | " + " | ".join(str(e) for e in range(epochs)) + " |")
             print("|---" * (1 + epochs) + "|")

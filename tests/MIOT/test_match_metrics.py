@@ -17,7 +17,7 @@ def test_kept_and_dropped_matches_are_scored_separately():
     labels_r, ids_r = np.array([0, 1, 2, 3]), np.array([10, 11, 12, 13])
     b_to_a = torch.tensor([0, 2, 2, 1])  # right, wrong, right, wrong
     b_conf = torch.tensor([0.9, 0.2, 0.3, 0.8])
-    a_to_b, a_conf = torch.tensor([0, 3, 2]), torch.tensor([0.9, 0.3, 0.4])  # visible 1 and 2 below it
+    a_to_b, a_conf = torch.tensor([0, 3, 2]), torch.tensor([0.9, 0.3, 0.4])  # visible 1 and 2 below the threshold
     matches = select_matches(a_to_b, a_conf, b_to_a, b_conf, threshold=0.5)  # keeps infrared 0 and 3
     targets = PseudoLabels(1, labels_v, labels_r, torch.eye(3), torch.eye(4), matches=matches)
     train_set = types.SimpleNamespace(has_diagnostic_ids=True,
