@@ -10,8 +10,9 @@ from fastreid_ext.cluster.diagnostics import correct_matches, matching_accuracy
 def match_metrics(targets, train_set, diagnostics: bool = True) -> Dict[str, float]:
     """Per-epoch metrics of the matches of a :class:`~miot.pseudo_labels.PseudoLabels` (none in an
     intra-only epoch): matched infrared clusters and the fractions of infrared and of visible
-    clusters matched (what the selection kept), mean confidence, the matcher's iterations and marginal error (iterative matchers); with
-    ``diagnostics`` and a training set that knows its true identities, the matching accuracy
+    clusters matched (what the selection kept), mean confidence, the matcher's iterations and
+    marginal error (iterative matchers); with ``diagnostics`` and a training set that knows its
+    true identities, the matching accuracy
     (unmatched clusters count as wrong) and, where the selection dropped candidates, the
     accuracy of the kept and of the dropped matches."""
     matches = targets.matches
