@@ -3,7 +3,8 @@
 
     python benchmarks/paired_seeds.py [--settings scratch pretrained-nir pretrained-thermal imagenet-nir
                                        imagenet-thermal] [--seeds 0 1 2 3 4] [--variants ...]
-                                      [--data datasets] [--out logs/paired] [--status]
+                                      [--references intra-only ot-no-cpal] [--data datasets]
+                                      [--out logs/paired] [--status]
 
 Settings (each a config and a start; the data as in benchmarks/pretrained_regime.py):
 - ``scratch``: configs/SynVI/miot.yml from random weights on SynVI (data seed 0, near-infrared);
@@ -14,13 +15,14 @@ Settings (each a config and a start; the data as in benchmarks/pretrained_regime
 
 Every variant runs with every seed (``SEED``), seed after seed; the seed is the pairing unit.
 Per setting it prints Rank-1 / mAP (mean ± 95 % t-interval over seeds), the paired difference of
-each variant to intra-only and to OT without CPAL (mean ± 95 % t-interval of the per-seed
-differences), the per-seed scores, the last epoch's pseudo-label diagnostics and the per-epoch
-curves of identity alignment and infrared cluster purity (whether the schedule has converged,
-and where the variants part). Finished runs under ``<out>/<setting>/<variant>_seed<k>`` are
-reused, an unfinished one is started afresh, so an interrupted sweep resumes where it stopped;
-``--status`` trains nothing: it prints how many runs are done and the tables over the seeds
-whose every variant has finished.
+each variant to each of ``--references`` (by default intra-only and OT without CPAL; any variant,
+e.g. ``miot-selected`` for the effect of switching one of its mechanisms back; a reference missing
+from ``--variants`` is run too) as the mean ± 95 % t-interval of the per-seed differences, the
+per-seed scores, the last epoch's pseudo-label diagnostics and the per-epoch curves of identity
+alignment and infrared cluster purity (whether the schedule has converged, and where the variants
+part). Finished runs under ``<out>/<setting>/<variant>_seed<k>`` are reused, an unfinished one is
+started afresh, so an interrupted sweep resumes where it stopped; ``--status`` trains nothing: it
+prints how many runs are done and the tables over the seeds whose every variant has finished.
 """
 import argparse
 import os
@@ -57,7 +59,7 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                                 ["MIOT.MATCHER.MUTUAL", "True", "MIOT.CPAL.DIRECTION", "to_cross",
                                  "MIOT.CPAL.TRANSFER", "matches"]),
 }
-REFERENCES = ("intra-only", "ot-no-cpal")  # paired differences are taken to these
+REFERENCES = ("intra-only", "ot-no-cpal")  # paired differences are taken to these unless --references
 # the loop's last-epoch diagnostics (SynVI's true identities; never used for training), mean over seeds
 DIAGNOSTICS = {"clusters V / IR": ("clusters_visible", "clusters_infrared"),
                "purity V / IR": ("purity_visible", "purity_infrared"),
@@ -101,13 +103,15 @@ def settings(data: str, out: str) -> Dict[str, Tuple[str, List[str], Tuple[str, 
     return table
 
 
-def format_row(name: str, runs: Dict[str, List[List[float]]], variant: str) -> str:
+def format_row(name: str, runs: Dict[str, List[List[float]]], variant: str,
+               references: Sequence[str] = REFERENCES) -> str:
+    """A table row: mean ± interval of each score, then the paired Rank-1 difference to each reference."""
     cells = [name]
     scores = np.asarray(runs[variant])
     for k in range(len(SCORES)):
         mean, half = interval(scores[:, k])
         cells.append(f"{mean:.1f} ± {half:.1f}")
-    for reference in REFERENCES:
+    for reference in references:
         if variant == reference or reference not in runs:
             cells.append("-")
             continue
@@ -140,14 +144,15 @@ def curve_row(name: str, run_dirs: Sequence[str], key: str) -> str:
 
 
 def print_tables(setting: str, config: str, seeds: Sequence[int], variants: Sequence[str],
-                 runs: Dict[str, List[List[float]]], run_dirs: Dict[str, List[str]]) -> None:
+                 runs: Dict[str, List[List[float]]], run_dirs: Dict[str, List[str]],
+                 references: Sequence[str] = REFERENCES) -> None:
     """The setting's paired table, per-seed scores, last-epoch diagnostics and per-epoch curves."""
     print(f"\n{setting}: {config}, seeds {list(seeds)}; mean ± 95 % t-interval over seeds; paired Rank-1 "
           f"differences (* the interval excludes 0)")
-    print("| variant | " + " | ".join(SCORES) + " | " + " | ".join(f"Δ Rank-1 vs {r}" for r in REFERENCES) + " |")
-    print("|---" * (1 + len(SCORES) + len(REFERENCES)) + "|")
+    print("| variant | " + " | ".join(SCORES) + " | " + " | ".join(f"Δ Rank-1 vs {r}" for r in references) + " |")
+    print("|---" * (1 + len(SCORES) + len(references)) + "|")
     for variant in variants:
-        print(format_row(VARIANTS[variant][0], runs, variant))
+        print(format_row(VARIANTS[variant][0], runs, variant, references))
     print(f"\n{setting}: per seed ({' '.join(map(str, seeds))}), " + " / ".join(SCORES))
     for variant in variants:
         print(f"{variant}: " + " / ".join(" ".join(f"{scores[k]:.1f}" for scores in runs[variant])
@@ -181,11 +186,12 @@ def complete_seeds(out: str, setting: str, variants: Sequence[str], seeds: Seque
     return [k for k in seeds if all(finished(out, setting, v, k) for v in variants)]
 
 
-def report(setting: str, config: str, seeds: Sequence[int], variants: Sequence[str], out: str) -> None:
+def report(setting: str, config: str, seeds: Sequence[int], variants: Sequence[str], out: str,
+           references: Sequence[str] = REFERENCES) -> None:
     """Read the finished runs of ``variants`` x ``seeds`` back and print their tables."""
     run_dirs = {v: [run_dir(out, setting, v, k) for k in seeds] for v in variants}
     runs = {v: [final_scores(os.path.join(d, "log.txt"), SCORES) for d in run_dirs[v]] for v in variants}
-    print_tables(setting, config, seeds, variants, runs, run_dirs)
+    print_tables(setting, config, seeds, variants, runs, run_dirs, references)
 
 
 def main() -> None:
@@ -194,6 +200,8 @@ def main() -> None:
                                                          "imagenet-nir", "imagenet-thermal"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--references", nargs="+", choices=list(VARIANTS), default=list(REFERENCES),
+                        help="the variants paired differences are taken to (run too when not in --variants)")
     parser.add_argument("--data", default="datasets")
     parser.add_argument("--out", default="logs/paired")
     parser.add_argument("--status", action="store_true",
@@ -202,6 +210,7 @@ def main() -> None:
     args = parser.parse_args()
     if len(args.seeds) < 5:
         print(f"note: {len(args.seeds)} seeds; a comparison needs at least 5", file=sys.stderr)
+    args.variants += [r for r in args.references if r not in args.variants]
     table = settings(args.data, args.out)
     unknown = sorted(set(args.settings) - set(table))
     if unknown:
@@ -214,7 +223,7 @@ def main() -> None:
             seeds = complete_seeds(args.out, setting, args.variants, args.seeds)
             print(f"{setting}: every variant finished for seeds {seeds}", file=sys.stderr)
             if seeds:
-                report(setting, table[setting][0], seeds, args.variants, args.out)
+                report(setting, table[setting][0], seeds, args.variants, args.out, args.references)
         return
     if any(s.startswith("pretrained") for s in args.settings):
         root = os.path.join(args.data, "synvi")
@@ -230,7 +239,7 @@ def main() -> None:
                 done.add((setting, variant, seed))
                 print(f"{len(done)} of {len(planned)}: {setting} {variant} seed {seed}", file=sys.stderr,
                       flush=True)
-        report(setting, config, args.seeds, args.variants, args.out)
+        report(setting, config, args.seeds, args.variants, args.out, args.references)
 
 
 if __name__ == "__main__":

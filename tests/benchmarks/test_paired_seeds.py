@@ -42,6 +42,16 @@ def test_the_table_marks_differences_whose_interval_excludes_zero(paired):
     assert cells[4].startswith("-2.0") and cells[4].endswith("*")  # below OT without CPAL on every seed
 
 
+def test_differences_are_taken_to_the_chosen_references(paired):
+    runs = {"miot-selected": [[60.0, 50.0], [50.0, 40.0], [55.0, 45.0]],
+            "miot-selected-no-mutual": [[57.0, 48.0], [47.5, 39.0], [52.0, 44.0]]}  # 2.5-3 below on every seed
+    row = paired.format_row("no mutual", runs, "miot-selected-no-mutual", references=("miot-selected",))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert len(cells) == 4 and cells[3].startswith("-2.8") and cells[3].endswith("*")
+    row = paired.format_row("selected", runs, "miot-selected", references=("miot-selected",))
+    assert row.rstrip(" |").endswith("-")  # no difference to itself
+
+
 def test_the_diagnostics_row_averages_the_last_epoch_over_seeds(paired, tmp_path):
     import json
 
