@@ -234,6 +234,8 @@ def main() -> None:
         ensure(root, "sysu", num_ids=100, seed=data_seed, infrared=sensor)
         for seed in args.seeds:  # seed-major: an interrupted sweep leaves whole seeds to pair
             for variant in args.variants:
+                if (setting, variant, seed) in done:
+                    continue
                 overrides = ["DATASETS.ROOT", root, "SEED", str(seed)] + start() + VARIANTS[variant][1]
                 train_once(config, run_dir(args.out, setting, variant, seed), overrides)
                 done.add((setting, variant, seed))

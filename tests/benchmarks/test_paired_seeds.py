@@ -104,3 +104,18 @@ def test_a_partial_table_pairs_only_the_seeds_every_variant_finished(paired, tmp
     (tmp_path / "imagenet-nir" / "miot_seed1").mkdir()  # started, not finished: no model_final.pth
     assert paired.complete_seeds(str(tmp_path), "imagenet-nir", ["intra-only", "miot"], [0, 1, 2, 3, 4]) == [0, 2, 3]
     assert paired.complete_seeds(str(tmp_path), "imagenet-nir", ["intra-only"], [3, 4, 1]) == [3, 1]
+
+
+def test_a_resumed_sweep_trains_and_counts_only_the_unfinished_runs(paired, tmp_path, monkeypatch, capsys):
+    for run in ["intra-only_seed0", "ot-no-cpal_seed0", "intra-only_seed1"]:
+        (tmp_path / "scratch" / run).mkdir(parents=True)
+        (tmp_path / "scratch" / run / "model_final.pth").write_bytes(b"")
+    trained = []
+    monkeypatch.setattr(paired, "ensure", lambda *args, **kwargs: None)
+    monkeypatch.setattr(paired, "report", lambda *args, **kwargs: None)
+    monkeypatch.setattr(paired, "train_once", lambda config, out, overrides: trained.append(out))
+    monkeypatch.setattr("sys.argv", ["paired_seeds.py", "--settings", "scratch", "--seeds", "0", "1",
+                                     "--variants", "intra-only", "ot-no-cpal", "--out", str(tmp_path)])
+    paired.main()
+    assert trained == [str(tmp_path / "scratch" / "ot-no-cpal_seed1")]
+    assert capsys.readouterr().err.splitlines()[-1:] == ["4 of 4: scratch ot-no-cpal seed 1"]
