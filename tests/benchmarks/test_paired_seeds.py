@@ -52,6 +52,15 @@ def test_differences_are_taken_to_the_chosen_references(paired):
     assert row.rstrip(" |").endswith("-")  # no difference to itself
 
 
+def test_the_map_row_pairs_map_not_rank1(paired):
+    runs = {"intra-only": [[50.0, 40.0], [60.0, 50.0], [55.0, 45.0]],
+            "miot": [[49.0, 45.0], [61.0, 55.5], [55.0, 49.5]]}  # Rank-1 level, mAP +5 on every seed
+    cells = [c.strip() for c in paired.difference_row("MIOT", runs, "miot", ("intra-only",)).strip("|").split("|")]
+    assert cells[0] == "MIOT" and cells[1].startswith("+5.0") and cells[1].endswith("*")
+    rank1 = [c.strip() for c in paired.format_row("MIOT", runs, "miot", ("intra-only",)).strip("|").split("|")]
+    assert rank1[3].startswith("+0.0") and not rank1[3].endswith("*")
+
+
 def test_the_diagnostics_row_averages_the_last_epoch_over_seeds(paired, tmp_path):
     import json
 
