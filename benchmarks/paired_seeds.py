@@ -22,8 +22,11 @@ in the main table, mAP in a table of its own), the per-seed scores, the last epo
 diagnostics and the per-epoch curves of identity alignment and infrared cluster purity (whether the
 schedule has converged, and where the variants part). Finished runs under
 ``<out>/<setting>/<variant>_seed<k>`` are reused, an unfinished one is started afresh, so an
-interrupted sweep resumes where it stopped; ``--status`` trains nothing: it prints how many runs are
-done and the tables over the seeds whose every variant has finished.
+interrupted sweep resumes where it stopped; a finished run trained with another config than the one
+it would get now (its config.yaml against the current config and keys, e.g. after a schedule
+changed) stops the sweep with the keys that differ, rather than entering a table. ``--status``
+trains nothing: it prints how many runs are done and the tables over the seeds whose every variant
+has finished, with a note for each run of another config.
 """
 import argparse
 import os
@@ -35,7 +38,7 @@ import numpy as np
 from scipy import stats
 
 from fastreid_ext.data.synvi import ensure
-from runs import diagnostics_at, diagnostics_per_epoch, final_scores, train_once
+from runs import config_changes, diagnostics_at, diagnostics_per_epoch, final_scores, train_once
 
 SCORES = ("Rank-1", "mAP")
 # name: (row of the table, its keys on top of the setting's config)
@@ -191,6 +194,20 @@ def print_tables(setting: str, config: str, seeds: Sequence[int], variants: Sequ
             print(curve_row(VARIANTS[variant][0], run_dirs[variant], key))
 
 
+def overrides_of(table: Dict, setting: str, variant: str, seed: int) -> List[str]:
+    """The keys one run of the sweep sets on top of its setting's config."""
+    _, start, (root, _, _) = table[setting]
+    return ["DATASETS.ROOT", root, "SEED", str(seed)] + start() + VARIANTS[variant][1]
+
+
+def changed_runs(out: str, table: Dict, runs: Sequence[Tuple[str, str, int]]) -> Dict[str, List[str]]:
+    """The finished ``runs`` (setting, variant, seed) that were trained with another config than the
+    one they would get now (e.g. before a schedule changed): run folder -> the keys that differ."""
+    changes = {run_dir(out, *run): config_changes(run_dir(out, *run), table[run[0]][0], overrides_of(table, *run))
+               for run in runs}
+    return {folder: keys for folder, keys in changes.items() if keys}
+
+
 def run_dir(out: str, setting: str, variant: str, seed: int) -> str:
     """The output folder of one run of the sweep."""
     return os.path.join(out, setting, f"{variant}_seed{seed}")
@@ -238,10 +255,18 @@ def main() -> None:
     planned = [(s, v, k) for s in args.settings for v in args.variants for k in args.seeds]
     done = {p for p in planned if finished(args.out, *p)}
     print(f"{len(done)} of {len(planned)} runs done under {args.out}", file=sys.stderr, flush=True)
+    changed = changed_runs(args.out, table, sorted(done))
+    if changed and not args.status:
+        sys.exit("finished runs of another config than the current one would be reused:\n"
+                 + "\n".join(f"  {folder}: {'; '.join(keys)}" for folder, keys in changed.items())
+                 + f"\nmove them aside (or pass another --out) to train the current config")
     if args.status:
         for setting in args.settings:
             seeds = complete_seeds(args.out, setting, args.variants, args.seeds)
             print(f"{setting}: every variant finished for seeds {seeds}", file=sys.stderr)
+            for folder, keys in changed.items():
+                if os.path.dirname(folder) == os.path.join(args.out, setting):
+                    print(f"note: {folder} was trained with another config than the current one: {'; '.join(keys)}")
             if seeds:
                 report(setting, table[setting][0], seeds, args.variants, args.out, args.references)
         return
@@ -256,7 +281,7 @@ def main() -> None:
             for variant in args.variants:
                 if (setting, variant, seed) in done:
                     continue
-                overrides = ["DATASETS.ROOT", root, "SEED", str(seed)] + start() + VARIANTS[variant][1]
+                overrides = overrides_of(table, setting, variant, seed)
                 train_once(config, run_dir(args.out, setting, variant, seed), overrides)
                 done.add((setting, variant, seed))
                 print(f"{len(done)} of {len(planned)}: {setting} {variant} seed {seed}", file=sys.stderr,

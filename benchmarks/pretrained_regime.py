@@ -21,7 +21,8 @@ Prints, per target: Rank-1 / mAP / mINP (SYSU all-search, 10 random-gallery tria
 std over seeds, the last epoch's pseudo-label diagnostics (for "source only": those of the
 unsupervised runs' epoch 0, i.e. of the source model on the target's training set), and
 matching accuracy, identity alignment and infrared cluster purity per epoch (mean over
-seeds). Finished runs under ``--out`` (``<out>/<target>/<variant>_seed<k>``) are reused.
+seeds). Finished runs under ``--out`` (``<out>/<target>/<variant>_seed<k>``) are reused, unless
+trained with another config than the current one (an error that names the keys).
 ``--miot-opts`` adds keys to every unsupervised run, for a sensitivity study in another
 ``--out`` from the same ``--source``.
 """

@@ -1,5 +1,6 @@
-"""Shared by the SynVI benchmarks: run tools/train_net.py once per output folder, and read back
-what a run logged (the final evaluation table, the pseudo-label diagnostics of every epoch)."""
+"""Shared by the SynVI benchmarks: run tools/train_net.py once per output folder (a finished run is
+reused only if it was trained with the config it would be trained with now), and read back what a run
+logged (the final evaluation table, the pseudo-label diagnostics of every epoch)."""
 import json
 import os
 import shutil
@@ -9,18 +10,55 @@ import time
 from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
+import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _flat(node: dict, prefix: str = "") -> Dict[str, object]:
+    """``{"A": {"B": 1}}`` -> ``{"A.B": 1}``; tuples as lists, as a dumped config reads back."""
+    flat = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = list(value) if isinstance(value, tuple) else value
+    return flat
+
+
+def config_changes(run: str, config: str, overrides: Sequence[str] = (), eval_only: bool = False) -> List[str]:
+    """``"KEY: then -> now"`` for every key whose value in the config the run in ``run`` was trained
+    with (its config.yaml) differs from what ``config`` (relative to configs/) and ``overrides`` give
+    now. OUTPUT_DIR (a folder moved aside) and keys only one side defines (a key added later) are not
+    compared. A run without config.yaml reads as changed: nothing says what it was trained with."""
+    saved = os.path.join(run, "config.yaml")
+    if not os.path.exists(saved):
+        return [f"{saved}: missing"]
+    import fastreid_ext  # noqa: F401  (makes fastreid importable on this stack)
+    from fastreid_ext.engine.defaults import setup_config
+
+    now = _flat(yaml.safe_load(setup_config(os.path.join(REPO, "configs", config), list(overrides),
+                                            eval_only=eval_only).dump()))
+    with open(saved) as f:
+        then = _flat(yaml.safe_load(f))
+    return [f"{key}: {then[key]} -> {now[key]}" for key in sorted(now)
+            if key != "OUTPUT_DIR" and key in then and then[key] != now[key]]
 
 
 def train_once(config: str, out: str, overrides: Sequence[str] = (), eval_only: bool = False) -> str:
     """Run ``tools/train_net.py`` with ``config`` (relative to configs/) into ``out`` unless a
     finished run is there (model_final.pth; for ``eval_only``, log.txt); an unfinished one is
-    removed first (fastreid appends to log.txt and metrics.json). Keeps model_final.pth only
+    removed first (fastreid appends to log.txt and metrics.json). A finished run trained with
+    another config is an error, not a result (:func:`config_changes`). Keeps model_final.pth only
     (each checkpoint holds model + optimizer state). Returns the run's log.txt."""
     log = os.path.join(out, "log.txt")
     done = os.path.join(out, "log.txt" if eval_only else "model_final.pth")
-    if not os.path.exists(done):
+    if os.path.exists(done):
+        changes = config_changes(out, config, overrides, eval_only)
+        if changes:
+            raise RuntimeError(f"{out} holds a run of another config ({'; '.join(changes)}); "
+                               f"move it aside, or write to another folder")
+    else:
         if os.path.isdir(out):
             shutil.rmtree(out)
         command = [sys.executable, os.path.join(REPO, "tools", "train_net.py"),

@@ -122,9 +122,36 @@ def test_a_resumed_sweep_trains_and_counts_only_the_unfinished_runs(paired, tmp_
     trained = []
     monkeypatch.setattr(paired, "ensure", lambda *args, **kwargs: None)
     monkeypatch.setattr(paired, "report", lambda *args, **kwargs: None)
+    monkeypatch.setattr(paired, "config_changes", lambda *args: [])  # trained with today's config
     monkeypatch.setattr(paired, "train_once", lambda config, out, overrides: trained.append(out))
     monkeypatch.setattr("sys.argv", ["paired_seeds.py", "--settings", "scratch", "--seeds", "0", "1",
                                      "--variants", "intra-only", "ot-no-cpal", "--out", str(tmp_path)])
     paired.main()
     assert trained == [str(tmp_path / "scratch" / "ot-no-cpal_seed1")]
     assert capsys.readouterr().err.splitlines()[-1:] == ["4 of 4: scratch ot-no-cpal seed 1"]
+
+
+def test_a_sweep_refuses_finished_runs_of_another_config(paired, tmp_path, monkeypatch, capsys):
+    from fastreid_ext.engine.defaults import setup_config
+
+    table = paired.settings("datasets", str(tmp_path))
+    for seed, epochs in [(0, "40"), (1, "24")]:  # seed 1 was trained before the schedule changed
+        folder = tmp_path / "scratch" / f"intra-only_seed{seed}"
+        folder.mkdir(parents=True)
+        (folder / "model_final.pth").write_bytes(b"")
+        keys = paired.overrides_of(table, "scratch", "intra-only", seed) + ["SOLVER.MAX_EPOCH", epochs]
+        (folder / "config.yaml").write_text(setup_config(str(REPO / "configs" / "SynVI" / "miot.yml"), keys).dump())
+    trained = []
+    monkeypatch.setattr(paired, "ensure", lambda *args, **kwargs: None)
+    monkeypatch.setattr(paired, "train_once", lambda config, out, overrides: trained.append(out))
+    argv = ["paired_seeds.py", "--settings", "scratch", "--seeds", "0", "1", "--variants", "intra-only",
+            "--references", "intra-only", "--out", str(tmp_path)]
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit, match=r"intra-only_seed1: SOLVER.MAX_EPOCH: 24 -> 40"):
+        paired.main()
+    assert trained == []
+    monkeypatch.setattr(paired, "report", lambda *args, **kwargs: None)
+    monkeypatch.setattr("sys.argv", argv + ["--status"])
+    paired.main()  # --status still prints the tables, with a note on the runs of another config
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "intra-only_seed1 was trained with another config" in notes[0]

@@ -55,21 +55,45 @@ def test_an_unfinished_run_is_started_afresh_and_a_finished_one_is_kept(benchmar
     runs, _ = benchmarks
     calls = []
 
-    def fake_train_net(command, **kwargs):  # writes what a finished run leaves
+    monkeypatch.setattr(runs.subprocess, "run", fake_train_net(calls))
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.json").write_text('{"clusters_visible": 1}\n')  # left by an interrupted run
+    runs.train_once("SynVI/miot.yml", str(out))
+    assert sorted(os.listdir(out)) == ["config.yaml", "log.txt", "model_final.pth"]
+    assert (out / "log.txt").read_text() == "new\n"
+    runs.train_once("SynVI/miot.yml", str(out))
+    assert len(calls) == 1
+
+
+def test_a_finished_run_of_another_config_is_refused_not_reused(benchmarks, tmp_path, monkeypatch):
+    runs, _ = benchmarks
+    calls = []
+    monkeypatch.setattr(runs.subprocess, "run", fake_train_net(calls))
+    out = tmp_path / "run"
+    runs.train_once("SynVI/miot.yml", str(out), ["SOLVER.MAX_EPOCH", "12", "SOLVER.STEPS", "[9]"])
+    with pytest.raises(RuntimeError, match=r"run holds a run of another config \(SOLVER.MAX_EPOCH: 12 -> 40; "
+                                           r"SOLVER.STEPS: \[9\] -> \[30\]\)"):
+        runs.train_once("SynVI/miot.yml", str(out))  # the config's own schedule now
+    assert len(calls) == 1 and (out / "model_final.pth").exists()  # nothing trained, nothing removed
+    (out / "config.yaml").unlink()
+    with pytest.raises(RuntimeError, match="config.yaml: missing"):
+        runs.train_once("SynVI/miot.yml", str(out), ["SOLVER.MAX_EPOCH", "12", "SOLVER.STEPS", "[9]"])
+
+
+def fake_train_net(calls):
+    """A stand-in for tools/train_net.py that leaves what a finished run leaves, its config dump included."""
+    from fastreid_ext.engine.defaults import setup_config
+
+    def run(command, **kwargs):
         calls.append(command)
+        at = command.index("--config-file")
         out = command[command.index("OUTPUT_DIR") + 1]
         os.makedirs(out, exist_ok=True)
         for name in ("log.txt", "model_final.pth", "model_0011.pth"):
             with open(os.path.join(out, name), "a") as f:
                 f.write("new\n")
+        with open(os.path.join(out, "config.yaml"), "w") as f:
+            f.write(setup_config(command[at + 1], command[at + 2:]).dump())
         return subprocess.CompletedProcess(command, 0, "", "")
-
-    monkeypatch.setattr(runs.subprocess, "run", fake_train_net)
-    out = tmp_path / "run"
-    out.mkdir()
-    (out / "metrics.json").write_text('{"clusters_visible": 1}\n')  # left by an interrupted run
-    runs.train_once("SynVI/miot.yml", str(out))
-    assert sorted(os.listdir(out)) == ["log.txt", "model_final.pth"]
-    assert (out / "log.txt").read_text() == "new\n"
-    runs.train_once("SynVI/miot.yml", str(out))
-    assert len(calls) == 1
+    return run
