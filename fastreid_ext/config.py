@@ -8,6 +8,10 @@ def add_ext_config(cfg: CN) -> CN:
     """Add the toolkit's keys to a fastreid config (in place) and return it."""
     cfg.SEED = -1  # global seed for sampling, clustering and evaluation trials; < 0: random
     cfg.PROGRESS = "auto"  # tqdm bars for extraction and clustering: auto (on a terminal only), on, off
+    # glibc's malloc keeps freed memory for reuse instead of mapping fresh pages for every large
+    # tensor (fastreid_ext.utils.keep_freed_memory): same numbers, CPU steps and extraction faster,
+    # peak memory somewhat higher (benchmarks/bench_allocator.py); no effect without glibc
+    cfg.KEEP_FREED_MEMORY = True
     # Directory holding the data sets (SYSU-MM01/, RegDB/, ...); fastreid reads the same from
     # the FASTREID_DATASETS environment variable.
     cfg.DATASETS.ROOT = os.getenv("FASTREID_DATASETS", "datasets")

@@ -10,7 +10,7 @@ from fastreid.config import CfgNode, get_cfg
 from fastreid.engine import DefaultTrainer
 from fastreid.utils.registry import Registry
 
-from ..utils import cuda_usable, registered_names
+from ..utils import cuda_usable, keep_freed_memory, registered_names
 from .projects import Project, installed_projects
 
 logger = logging.getLogger(__name__)
@@ -79,7 +79,8 @@ def setup_config(config_file: str, opts: Sequence[str] = (), projects: Optional[
 def setup(args: Namespace, projects: Optional[Sequence[Project]] = None) -> CfgNode:
     """What a fastreid ``train_net.py`` does before training, from its parsed arguments:
     :func:`setup_config`, fastreid's ``default_setup`` (output folder, config dump, logging),
-    the projects' loggers, the seed and the data-set root."""
+    the projects' loggers, the seed, the data-set root and the allocator's policy
+    (``KEEP_FREED_MEMORY``)."""
     from fastreid.engine import default_setup
     from fastreid.utils import comm
     from fastreid.utils.logger import setup_logger
@@ -93,6 +94,8 @@ def setup(args: Namespace, projects: Optional[Sequence[Project]] = None) -> CfgN
         setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name=name)
     seed_everything(cfg.SEED)
     set_dataset_root(cfg.DATASETS.ROOT)
+    if cfg.KEEP_FREED_MEMORY and keep_freed_memory():
+        logger.info("KEEP_FREED_MEMORY: glibc's malloc keeps freed memory for reuse")
     return cfg
 
 
