@@ -53,6 +53,7 @@ bench: env
 	$(PY) benchmarks/bench_cluster.py
 	$(PY) benchmarks/bench_matching.py
 	$(PY) benchmarks/bench_step.py --depth 18x --size 128 64
+	$(PY) benchmarks/bench_allocator.py
 
 # the first run on a GPU: CUDA tests, AMP, GPU kNN, re-clustering, step time (CPU parts only without CUDA)
 gpu-check: env
