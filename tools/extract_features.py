@@ -14,7 +14,7 @@ import numpy as np
 
 import fastreid_ext  # noqa: F401  (first)
 from fastreid_ext.data import INFRARED, VISIBLE, Sample, build_inference_loader
-from fastreid_ext.engine import extract_features, load_trained_model, setup_config
+from fastreid_ext.engine import apply_allocator_policy, extract_features, load_trained_model, setup_config
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 
@@ -38,6 +38,7 @@ def main(argv=None) -> str:
     args = parser.parse_args(argv)
 
     cfg = setup_config(args.config_file, args.opts, eval_only=True)
+    apply_allocator_policy(cfg)
     modality = VISIBLE if args.modality == "visible" else INFRARED
     relative = list_images(args.images)
     samples = [Sample(os.path.join(args.images, p), -1, -1, modality) for p in relative]

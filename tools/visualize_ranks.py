@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 
 import fastreid_ext  # noqa: F401  (first)
 from fastreid_ext.data import build_cross_modality_dataset, build_inference_loader, read_image
-from fastreid_ext.engine import extract_features, load_trained_model, setup_config
+from fastreid_ext.engine import apply_allocator_policy, extract_features, load_trained_model, setup_config
 from fastreid_ext.evaluation import sample_random_gallery
 
 CELL = (64, 128)  # width, height of one image in the grid
@@ -87,6 +87,7 @@ def main(argv=None):
     parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE overrides (MODEL.WEIGHTS ...)")
     args = parser.parse_args(argv)
     cfg = setup_config(args.config_file, args.opts, eval_only=True)
+    apply_allocator_policy(cfg)
     for path in visualize(cfg, args.output, args.select, args.num, args.topk, args.reverse, args.seed):
         print(path)
 

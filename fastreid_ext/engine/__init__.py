@@ -1,7 +1,7 @@
 """Set-up of the entry points, the trainer registry, projects, feature extraction and the supervised
 cross-modality trainer."""
-from .defaults import (TRAINER_REGISTRY, build_trainer, build_trainer_class, load_trained_model, resolve_device,
-                       seed_everything, setup, setup_config, train_or_evaluate)
+from .defaults import (TRAINER_REGISTRY, apply_allocator_policy, build_trainer, build_trainer_class,
+                       load_trained_model, resolve_device, seed_everything, setup, setup_config, train_or_evaluate)
 from .distributed import GlobalBatchNormMixin, add_launch_arguments, launch, under_torchrun
 from .extract import ImageBatchCache, extract_features, unwrap
 from .loop import (ClusterSettings, EpochTargets, LoopSettings, PseudoLabelLoop, PseudoLabelModel,
@@ -14,6 +14,7 @@ from .supervised import CrossModalitySupervisedTrainer, LabelledTrainSet
 __all__ = ["TRAINER_REGISTRY", "ClusterSettings", "CrossModalitySupervisedTrainer", "EpochTargets",
            "GlobalBatchNormMixin", "ImageBatchCache", "LabelledTrainSet", "LoopSettings", "Project", "PseudoLabelLoop",
            "PseudoLabelModel", "PseudoLabelTrainer", "WallClockMetricPrinter", "add_launch_arguments",
-           "build_trainer", "build_trainer_class", "cluster_each_modality", "cluster_modality", "extract_features",
-           "installed_projects", "launch", "load_trained_model", "resolve_device", "seed_everything", "setup",
-           "setup_config", "train_or_evaluate", "under_torchrun", "unwrap"]
+           "apply_allocator_policy", "build_trainer", "build_trainer_class", "cluster_each_modality",
+           "cluster_modality", "extract_features", "installed_projects", "launch", "load_trained_model",
+           "resolve_device", "seed_everything", "setup", "setup_config", "train_or_evaluate", "under_torchrun",
+           "unwrap"]

@@ -94,9 +94,17 @@ def setup(args: Namespace, projects: Optional[Sequence[Project]] = None) -> CfgN
         setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name=name)
     seed_everything(cfg.SEED)
     set_dataset_root(cfg.DATASETS.ROOT)
+    apply_allocator_policy(cfg)
+    return cfg
+
+
+def apply_allocator_policy(cfg: CfgNode) -> bool:
+    """``KEEP_FREED_MEMORY``: glibc's malloc keeps the memory this process frees for its next tensors
+    (:func:`fastreid_ext.utils.keep_freed_memory`); returns whether it was applied."""
     if cfg.KEEP_FREED_MEMORY and keep_freed_memory():
         logger.info("KEEP_FREED_MEMORY: glibc's malloc keeps freed memory for reuse")
-    return cfg
+        return True
+    return False
 
 
 def build_trainer(config_file: str, opts: Sequence[str] = (), resume: bool = False, hooks: Sequence = ()):
