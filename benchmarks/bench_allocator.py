@@ -52,7 +52,8 @@ def measure(config_file: str, steps: int) -> dict:
             return net(batch)
 
     result = {}
-    for name, fn in (("train", lambda: net.train() and train_step()), ("extract", lambda: net.eval() and extract())):
+    for name, training, fn in (("train", True, train_step), ("extract", False, extract)):
+        net.train(training)
         fn()
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         start = time.perf_counter()

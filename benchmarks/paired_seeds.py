@@ -275,7 +275,7 @@ def main() -> None:
         ensure(root, "sysu", num_ids=100, seed=0, infrared="nir")
         train_once("SynVI/supervised.yml", os.path.join(args.out, "source"), ["DATASETS.ROOT", root, "SEED", "0"])
     for setting in args.settings:
-        config, start, (root, data_seed, sensor) = table[setting]
+        config, _, (root, data_seed, sensor) = table[setting]
         ensure(root, "sysu", num_ids=100, seed=data_seed, infrared=sensor)
         for seed in args.seeds:  # seed-major: an interrupted sweep leaves whole seeds to pair
             for variant in args.variants:
